@@ -1,0 +1,215 @@
+"""Writes to Avito a host makes by hand: close or open calendar dates, reply to a guest.
+
+Each write is planned first (a ``Plan`` a person can read and confirm, computed from the store with nothing
+sent), then applied: an audit row is written as ``pending`` before sending and completed with the outcome, and
+local tables change only when Avito accepted. Used by the CLI and the widgets alike.
+
+Calendar rules (short-term-rent.json): Avito keeps no calendar we can read back, so the store keeps the host's
+manual blocks. A block push carries the listing's full set of current and future blocks (replace or merge is not
+documented); an availability push is the whole coming year (every date left out is closed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .checks import check_chat_id, check_id, check_range, check_text
+from .client import AvitoApiClient
+from .errors import AvitoConflict, AvitoError
+from .store import Store
+from .sync import message_row, messages_frame
+
+__all__ = ["AVAILABILITY_DAYS", "Plan", "apply_plan", "plan_block", "plan_open", "send_reply"]
+
+AVAILABILITY_DAYS = 365
+Range = tuple[dt.date, dt.date]  # nights start <= night < end
+
+
+@dataclass
+class Plan:
+    """A calendar change ready to send: what the host asked, what Avito will receive, what blocks it."""
+
+    action: str  # "block" | "open"
+    item_id: int
+    date_from: dt.date
+    date_to: dt.date
+    blocks_after: list[dict]  # the listing's manual blocks once applied (what the store will keep)
+    bookings_payload: list[dict]  # POST .../bookings: current and future blocks, clipped to today
+    availability_payload: list[dict] | None = None  # POST /realty/v1/items/intervals (open only)
+    conflicts: list[dict] = field(default_factory=list)  # active bookings in the range: a block is refused
+
+    def describe(self) -> str:
+        """The preview shown before a person confirms."""
+        nights = (self.date_to - self.date_from).days
+        lines = [f"{self.action.capitalize()} listing {self.item_id}: nights {self.date_from} .. "
+                 f"{self.date_to - dt.timedelta(days=1)} ({nights} nights)"]
+        if self.conflicts:
+            lines.append("Refused: active bookings in this range:")
+            lines += [f"  booking {c['booking_id']}: {c['check_in']} .. {c['check_out']} {c.get('guest_name') or ''}"
+                      for c in self.conflicts]
+            return "\n".join(lines)
+        lines.append(f"Will send the full set of manual blocks ({len(self.bookings_payload)} ranges):")
+        lines += [f"  closed {b['date_start']} .. {b['date_end']} (end open)" for b in self.bookings_payload]
+        if self.availability_payload is not None:
+            lines.append(f"Then the availability of the coming year ({len(self.availability_payload)} open ranges; "
+                         "Avito closes every date left out)")
+        return "\n".join(lines)
+
+
+def plan_block(store: Store, item_id: int, date_from, date_to, comment: str | None = None,
+               today: dt.date | None = None) -> Plan:
+    """Close nights ``date_from`` <= night < ``date_to``: merged into the listing's blocks; refused (with
+    ``conflicts`` filled) when an active booking overlaps the range."""
+    item_id, first, last, today = _checked(store, item_id, date_from, date_to, today)
+    blocks = _merge([*_blocks(store, item_id), {"date_start": first, "date_end": last, "comment": comment}])
+    plan = Plan("block", item_id, first, last, blocks, _push_set(blocks, today))
+    plan.conflicts = _active_bookings(store, item_id, first, last)
+    return plan
+
+
+def plan_open(store: Store, item_id: int, date_from, date_to, today: dt.date | None = None) -> Plan:
+    """Open nights ``date_from`` <= night < ``date_to``: subtracted from the blocks (splitting one if needed),
+    then every free range of the coming year pushed as the listing's availability."""
+    item_id, first, last, today = _checked(store, item_id, date_from, date_to, today)
+    blocks = _subtract(_blocks(store, item_id), first, last)
+    busy = [(b["date_start"], b["date_end"]) for b in blocks]
+    busy += [(b["check_in"], b["check_out"]) for b in _active_bookings(store, item_id, today,
+                                                                          today + dt.timedelta(AVAILABILITY_DAYS))]
+    free = _free_ranges(busy, today, today + dt.timedelta(days=AVAILABILITY_DAYS))
+    availability = [{"date_start": a.isoformat(), "date_end": b.isoformat(), "open": 1} for a, b in free]
+    return Plan("open", item_id, first, last, blocks, _push_set(blocks, today), availability)
+
+
+async def apply_plan(client: AvitoApiClient, store: Store, plan: Plan) -> str:
+    """Send a confirmed plan; returns the audit outcome. Raises ``ValueError`` for a refused plan (nothing sent)
+    and Avito's error when it refused (``AvitoConflict`` on a paid booking: nothing changes locally either)."""
+    if plan.conflicts:
+        raise ValueError(f"listing {plan.item_id} has active bookings in {plan.date_from} .. {plan.date_to}; "
+                         "nothing was sent")
+    payload = {"bookings": plan.bookings_payload, "intervals": plan.availability_payload}
+    audit_id = store.audit_begin(f"calendar_{plan.action}", str(plan.item_id), payload)
+    try:
+        await client.update_item_bookings(plan.item_id, plan.bookings_payload)
+    except AvitoConflict as exc:
+        store.audit_finish(audit_id, "refused", str(exc))
+        raise
+    except (AvitoError, OSError) as exc:
+        store.audit_finish(audit_id, "failed", str(exc))
+        raise
+    user_id = await client.auth.get_current_user_id()
+    store.replace_calendar_blocks(user_id, plan.item_id, _blocks_frame(plan.blocks_after))
+    if plan.availability_payload is not None:
+        try:
+            await client.update_item_availability(plan.item_id, plan.availability_payload)
+        except (AvitoError, OSError) as exc:
+            store.audit_finish(audit_id, "partial", f"blocks pushed; availability failed: {exc}")
+            raise
+    store.audit_finish(audit_id, "ok")
+    return "ok"
+
+
+async def send_reply(client: AvitoApiClient, store: Store, chat_id: str, text: str) -> dict:
+    """Send ``text`` to a chat once (never retried after it may have arrived), keep it in ``messages`` and
+    audit it. Returns the message Avito created."""
+    chat_id, text = check_chat_id(chat_id), check_text(text)
+    audit_id = store.audit_begin("reply", chat_id, {"text": text})
+    try:
+        sent = await client.send_message(chat_id, text)
+    except (AvitoError, OSError) as exc:
+        store.audit_finish(audit_id, "failed", str(exc))
+        raise
+    user_id = await client.auth.get_current_user_id()
+    message = {"direction": "out", "author_id": user_id, "type": "text", "content": {"text": text},
+               "created": int(dt.datetime.now(dt.UTC).timestamp()), **(sent or {})}
+    store.upsert_messages(messages_frame([message_row(chat_id, message, user_id)]), user_id)
+    store.audit_finish(audit_id, "ok", json.dumps({"message_id": message.get("id")}))
+    return message
+
+
+# -- pure range arithmetic ------------------------------------------------------------------------------
+
+
+def _checked(store: Store, item_id, date_from, date_to, today) -> tuple[int, dt.date, dt.date, dt.date]:
+    item_id = check_id(item_id, "item_id")
+    first, last = check_range(date_from, date_to, ("from", "to"))
+    today = today or dt.date.today()
+    if last <= today:
+        raise ValueError(f"the range {first} .. {last} is in the past; Avito's calendar starts today ({today})")
+    if store.query("SELECT 1 FROM items WHERE item_id = ?", [item_id]).empty:
+        raise ValueError(f"listing {item_id} is not in the store; run `avito-kit sync` first")
+    return item_id, first, last, today
+
+
+def _blocks(store: Store, item_id: int) -> list[dict]:
+    frame = store.calendar_blocks(item_id)
+    return [{"date_start": _date(r.date_start), "date_end": _date(r.date_end), "comment": r.comment}
+            for r in frame.itertuples()]
+
+
+def _date(value) -> dt.date:
+    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else pd.Timestamp(value).date()
+
+
+def _merge(blocks: list[dict]) -> list[dict]:
+    """Overlapping or touching blocks become one; their comments are kept, joined."""
+    merged: list[dict] = []
+    for block in sorted(blocks, key=lambda b: b["date_start"]):
+        if merged and block["date_start"] <= merged[-1]["date_end"]:
+            last = merged[-1]
+            last["date_end"] = max(last["date_end"], block["date_end"])
+            comments = [c for c in (last["comment"], block["comment"]) if c]
+            last["comment"] = "; ".join(dict.fromkeys(comments)) or None
+        else:
+            merged.append(dict(block))
+    return merged
+
+
+def _subtract(blocks: list[dict], first: dt.date, last: dt.date) -> list[dict]:
+    kept = []
+    for block in blocks:
+        if block["date_end"] <= first or block["date_start"] >= last:
+            kept.append(block)
+            continue
+        if block["date_start"] < first:
+            kept.append({**block, "date_end": first})
+        if block["date_end"] > last:
+            kept.append({**block, "date_start": last})
+    return kept
+
+
+def _push_set(blocks: list[dict], today: dt.date) -> list[dict]:
+    """Blocks that end after today, clipped to start today at the earliest: Avito refuses past dates."""
+    return [{"date_start": max(b["date_start"], today).isoformat(), "date_end": b["date_end"].isoformat(),
+             "type": "manual", "comment": b["comment"]}
+            for b in blocks if b["date_end"] > today]
+
+
+def _free_ranges(busy: list[Range], start: dt.date, end: dt.date) -> list[Range]:
+    free, cursor = [], start
+    for a, b in sorted(busy):
+        if a > cursor:
+            free.append((cursor, min(a, end)))
+        cursor = max(cursor, b)
+        if cursor >= end:
+            break
+    if cursor < end:
+        free.append((cursor, end))
+    return [(a, b) for a, b in free if a < b]
+
+
+def _active_bookings(store: Store, item_id: int, first: dt.date, last: dt.date) -> list[dict]:
+    frame = store.query(
+        "SELECT booking_id, check_in, check_out, guest_name FROM bookings "
+        "WHERE item_id = ? AND status = 'active' AND check_in < ? AND check_out > ? ORDER BY check_in",
+        [item_id, last, first],
+    )
+    return [{**r, "check_in": _date(r["check_in"]), "check_out": _date(r["check_out"])}
+            for r in frame.to_dict("records")]
+
+
+def _blocks_frame(blocks: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(blocks, columns=["date_start", "date_end", "comment"])

@@ -1,0 +1,45 @@
+"""``run()``: call the async API from plain code and from Jupyter cells alike.
+
+Jupyter already runs an event loop in the kernel's thread, so ``asyncio.run`` refuses there; nest-asyncio lets
+``run(client.get_chats())`` work in a cell, and ``await client.get_chats()`` works as well. Outside a running
+loop, one long-lived loop serves every call so that an ``httpx.AsyncClient`` keeps its connections across calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import nest_asyncio
+
+__all__ = ["run"]
+
+T = TypeVar("T")
+
+_loop: asyncio.AbstractEventLoop | None = None
+_lock = threading.Lock()
+
+
+def run(awaitable: Awaitable[T]) -> T:
+    """Run ``awaitable`` to completion and return its result, inside or outside a running event loop.
+
+    >>> chats = run(client.get_chats())
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is not None:
+        nest_asyncio.apply(loop)
+        return loop.run_until_complete(awaitable)
+    return _shared_loop().run_until_complete(awaitable)
+
+
+def _shared_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+        return _loop

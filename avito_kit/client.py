@@ -1,0 +1,413 @@
+"""AvitoApiClient: the only code that sends HTTP to Avito.
+
+It keeps the method names of the integration avito_kit grew from, and the paths of the official specs in
+``shared/avito-api/openapi``. Every call goes through ``_make_request``: bearer token, one token refresh on
+401/403 (Avito answers 403 to an expired token), the shared rate limiter, and the retry policy.
+
+>>> async with AvitoApiClient(avito_auth_instance=AvitoAuth()) as client:
+...     async for item in client.iter_items():
+...         print(item["id"], item["title"])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+import httpx
+
+from .auth import AvitoAuth
+from .checks import check_chat_id, check_id, check_range, check_text
+from .errors import AvitoTransportError, error_for_response, retry_after_seconds
+from .limits import RateLimiter, RetryPolicy, limit_key
+
+__all__ = ["ALL_ITEM_STATUSES", "AvitoApiClient"]
+
+log = logging.getLogger(__name__)
+
+ALL_ITEM_STATUSES = ("active", "removed", "old", "blocked", "rejected")
+ITEMS_PAGE_MAX = 99  # items.json getItemsInfo: per_page "greater than 0 and less than 100"
+MESSENGER_PAGE_MAX = 100  # messenger.json: limit <= 100
+MESSENGER_OFFSET_MAX = 1000  # messenger.json: offset <= 1000; older chats and messages cannot be paged to
+STATS_IDS_MAX = 200  # items.json itemStatsShallow: at most 200 itemIds per request
+STATS_FIELDS = ("uniqViews", "uniqContacts", "uniqFavorites")
+
+
+class AvitoApiClient:
+    """Async Avito API client sharing one ``httpx.AsyncClient``; use it as an async context manager.
+
+    ``transport`` is any httpx async transport (the embedded sandbox's, ``httpx.MockTransport``); ``sleep``
+    and ``clock`` are injectable so tests never wait.
+    """
+
+    sandbox = None  # the embedded Sandbox when ``open_client`` chose it, for demos and tests to inspect
+
+    def __init__(
+        self,
+        avito_auth_instance: AvitoAuth | None = None,
+        *,
+        base_url: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        clock: Callable[[], float] | None = None,
+        retry: RetryPolicy | None = None,
+        rate_limits: dict[str, int] | None = None,
+        default_per_minute: int = 1000,
+        max_in_flight: int = 8,
+        timeout: float = 30.0,
+    ) -> None:
+        self.auth = avito_auth_instance or AvitoAuth(base_url=base_url, transport=transport)
+        self.base_url = (base_url or self.auth.base_url).rstrip("/")
+        self.transport = transport if transport is not None else self.auth.transport
+        self.retry = retry or RetryPolicy()
+        self.limiter = RateLimiter(rate_limits, default_per_minute=default_per_minute,
+                                   max_in_flight=max_in_flight, clock=clock, sleep=sleep)
+        self._sleep = sleep
+        self._timeout = timeout
+        self._http: httpx.AsyncClient | None = None
+        self.requests_sent = 0  # every HTTP attempt, retries included: the sync report and benchmarks count it
+
+    def __repr__(self) -> str:
+        return f"AvitoApiClient(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> AvitoApiClient:
+        self._client()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            limits = httpx.Limits(max_connections=self.limiter.max_in_flight * 2)
+            self._http = httpx.AsyncClient(base_url=self.base_url, transport=self.transport,
+                                           timeout=self._timeout, limits=limits)
+        return self._http
+
+    # -- the request loop ------------------------------------------------------------------------------
+
+    async def _make_request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
+                            idempotent: bool = True) -> Any:
+        """Send one API call and return its parsed JSON body (None when empty).
+
+        Up to ``retry.attempts`` tries on 429, 5xx and network errors; one token refresh and replay on 401 or
+        403. ``idempotent=False`` (sending a message) retries only when Avito provably never got the request.
+        """
+        refreshed = False
+        attempt = 0
+        key = limit_key(path)
+        while True:
+            attempt += 1
+            token = await self.auth.get_access_token()
+            headers = {"Authorization": f"Bearer {token}"}
+            try:
+                async with self.limiter.slot(key):
+                    self.requests_sent += 1
+                    response = await self._client().request(method, path, params=params, json=json, headers=headers)
+            except httpx.TransportError as exc:
+                # A refused or never-opened connection cannot have delivered the request.
+                reached = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                delay = self.retry.delay(attempt, reached_server=reached, idempotent=idempotent)
+                log.warning("%s %s: %s (try %d)", method, path, type(exc).__name__, attempt)
+                if delay is None:
+                    raise AvitoTransportError(
+                        f"{method} {path} failed after {attempt} tries: {type(exc).__name__}",
+                        request=exc.request, reached_server=reached,
+                    ) from exc
+                await self._sleep(delay)
+                continue
+
+            status = response.status_code
+            log.debug("%s %s -> %d", method, path, status)
+            if status in (401, 403) and not refreshed:
+                # Avito answers 403 (auth.json) or 401 (other specs) to an expired token: a new one, once.
+                refreshed = True
+                attempt -= 1
+                self.auth.invalidate(token)
+                continue
+            if status == 429 or status >= 500:
+                delay = self.retry.delay(attempt, status=status, retry_after=retry_after_seconds(response),
+                                         reached_server=status != 429, idempotent=idempotent)
+                log.warning("%s %s -> %d (try %d)", method, path, status, attempt)
+                if delay is not None:
+                    await self._sleep(delay)
+                    continue
+            if response.is_error:
+                raise error_for_response(response)
+            return response.json() if response.content else None
+
+    async def _user_id(self) -> int:
+        return await self.auth.get_current_user_id()
+
+    # -- account and listings ----------------------------------------------------------------------------
+
+    async def get_self(self) -> dict:
+        """The account: ``{"id", "name", "email", "phone", "profile_url", ...}`` (user.json getUserInfoSelf)."""
+        return await self._make_request("GET", "/core/v1/accounts/self")
+
+    async def get_all_user_items(self, status: str = "active", per_page: int = 50, page: int = 1) -> list[dict]:
+        """Every listing with ``status`` (a comma list allowed), paging from ``page`` until a short page."""
+        return [item async for item in self.iter_items(statuses=status.split(","), per_page=per_page, page=page)]
+
+    async def iter_items(self, statuses: Iterable[str] = ALL_ITEM_STATUSES, per_page: int = ITEMS_PAGE_MAX,
+                         page: int = 1) -> AsyncIterator[dict]:
+        """Every listing of every status given (Avito's default would be ``active`` only).
+
+        items.json getItemsInfo gives no total: page until a page comes back shorter than ``per_page``.
+        """
+        statuses = [s.strip() for s in statuses if s.strip()]
+        unknown = sorted(set(statuses) - set(ALL_ITEM_STATUSES))
+        if unknown or not statuses:
+            raise ValueError(f"item status must be among {', '.join(ALL_ITEM_STATUSES)}, got {unknown or statuses}")
+        if not 1 <= per_page <= ITEMS_PAGE_MAX:
+            raise ValueError(f"per_page must be 1..{ITEMS_PAGE_MAX}, got {per_page}")
+        check_id(page, "page")
+        while True:
+            body = await self._make_request(
+                "GET", "/core/v1/items", params={"per_page": per_page, "page": page, "status": ",".join(statuses)}
+            )
+            resources = (body or {}).get("resources") or []
+            for item in resources:
+                yield item
+            if len(resources) < per_page:
+                return
+            page += 1
+
+    async def get_item_details(self, item_id: int) -> dict:
+        """Status, url, start/finish time and paid services of one listing (no title or price in it)."""
+        item_id = check_id(item_id, "item_id")
+        user_id = await self._user_id()
+        # items.json getItemInfo: the path ends with a slash.
+        return await self._make_request("GET", f"/core/v1/accounts/{user_id}/items/{item_id}/")
+
+    async def get_item_stats(self, item_ids: Sequence[int], date_from: str | dt.date, date_to: str | dt.date,
+                             fields: Sequence[str] = STATS_FIELDS, period_grouping: str = "day") -> list[dict]:
+        """Daily counters per listing: ``[{"itemId", "stats": [{"date", "uniqViews", ...}]}]``.
+
+        Split into calls of at most 200 ids (items.json itemStatsShallow). Avito omits days with no activity
+        and looks back at most 270 days.
+        """
+        ids = [check_id(i, "item_id") for i in item_ids]
+        first, last = check_range(date_from, date_to, ("date_from", "date_to"), allow_equal=True)
+        user_id = await self._user_id()
+        chunks = [ids[i:i + STATS_IDS_MAX] for i in range(0, len(ids), STATS_IDS_MAX)]
+        bodies = await asyncio.gather(*(
+            self._make_request("POST", f"/stats/v1/accounts/{user_id}/items", json={
+                "dateFrom": first.isoformat(), "dateTo": last.isoformat(), "itemIds": chunk,
+                "fields": list(fields), "periodGrouping": period_grouping,
+            })
+            for chunk in chunks
+        ))
+        return [item for body in bodies for item in ((body or {}).get("result") or {}).get("items") or []]
+
+    # -- short-term rent ------------------------------------------------------------------------------------
+
+    async def get_item_bookings(self, item_id: int, date_start: str | dt.date, date_end: str | dt.date,
+                                with_unpaid: bool = False) -> list[dict]:
+        """Bookings of a listing overlapping the window (short-term-rent.json getRealtyBookings).
+
+        Statuses ``active``, ``canceled``, ``pending`` (pending only ``with_unpaid``) and possibly others.
+        ``base_price`` is the whole stay; ``avito_booking_id`` may exceed 2^53 and stays an exact int.
+        """
+        item_id = check_id(item_id, "item_id")
+        first, last = check_range(date_start, date_end, allow_equal=True)
+        user_id = await self._user_id()
+        params: dict[str, Any] = {"date_start": first.isoformat(), "date_end": last.isoformat()}
+        if with_unpaid:
+            params["with_unpaid"] = "true"
+        body = await self._make_request("GET", f"/realty/v1/accounts/{user_id}/items/{item_id}/bookings",
+                                        params=params)
+        return (body or {}).get("bookings") or []
+
+    async def update_item_bookings(self, item_id: int, bookings_payload: list[dict] | dict,
+                                   source: str = "pms") -> dict:
+        """Close dates: the listing's manual blocks (short-term-rent.json putBookingsInfo).
+
+        ``bookings_payload``: ``[{"date_start", "date_end" (open end), "type": "manual", "comment"}]`` or
+        ``{"bookings": [...]}``. Send the full set of current and future blocks: replace or merge is not
+        documented. Avito answers 409 (``AvitoConflict``) and closes nothing if a range overlaps a paid booking.
+        A push carries full state, so retrying it is safe.
+        """
+        item_id = check_id(item_id, "item_id")
+        ranges = bookings_payload.get("bookings", []) if isinstance(bookings_payload, dict) else bookings_payload
+        bookings = [_checked_interval(r, extra=("type", "comment")) for r in ranges]
+        _check_no_overlap(bookings)
+        user_id = await self._user_id()
+        return await self._make_request("POST", f"/core/v1/accounts/{user_id}/items/{item_id}/bookings",
+                                        json={"bookings": bookings, "source": source})
+
+    async def update_item_availability(self, item_id: int, availability_payload: list[dict] | dict,
+                                       source: str = "pms") -> dict:
+        """Set which dates of the coming year are open (short-term-rent.json putIntervals).
+
+        ``availability_payload``: ``[{"date_start", "date_end" (open end), "open": quota > 0}]`` or
+        ``{"intervals": [...]}``. Avito takes it as the WHOLE availability of the next year: every date left
+        out is closed, an empty list closes sales for a year. Send every free range, never only a new one.
+        """
+        item_id = check_id(item_id, "item_id")
+        ranges = (availability_payload.get("intervals", []) if isinstance(availability_payload, dict)
+                  else availability_payload)
+        intervals = [_checked_interval(r, extra=("open",)) for r in ranges]
+        for interval in intervals:
+            if not isinstance(interval.get("open"), int) or interval["open"] <= 0:
+                raise ValueError(f"interval open must be a quota > 0, got {interval.get('open')!r}")
+        _check_no_overlap(intervals)
+        return await self._make_request("POST", "/realty/v1/items/intervals",
+                                        json={"item_id": item_id, "intervals": intervals, "source": source})
+
+    async def update_item_prices(self, item_id: int, prices: list[dict]) -> dict:
+        """Nightly prices by period: ``[{"date_from", "date_to" (inclusive), "night_price",
+        "minimal_duration", "extra_guest_fee"}]`` (short-term-rent.json postRealtyPrices)."""
+        item_id = check_id(item_id, "item_id")
+        checked = []
+        for price in prices:
+            first, last = check_range(price.get("date_from"), price.get("date_to"), ("date_from", "date_to"),
+                                      allow_equal=True)
+            if not isinstance(price.get("night_price"), int) or price["night_price"] <= 0:
+                raise ValueError(f"night_price must be a positive integer, got {price.get('night_price')!r}")
+            checked.append({**price, "date_from": first.isoformat(), "date_to": last.isoformat()})
+        user_id = await self._user_id()
+        return await self._make_request("POST", f"/realty/v1/accounts/{user_id}/items/{item_id}/prices",
+                                        json={"prices": checked})
+
+    # -- messenger -------------------------------------------------------------------------------------
+
+    async def get_chats(self, unread_only: bool = False, limit: int = 100, offset: int = 0,
+                        chat_types: Iterable[str] = ("u2i", "u2u"), item_ids: Iterable[int] | None = None) -> list[dict]:
+        """One page of chats, most recently updated first (messenger.json getChatsV2)."""
+        if not 1 <= limit <= MESSENGER_PAGE_MAX:
+            raise ValueError(f"limit must be 1..{MESSENGER_PAGE_MAX}, got {limit}")
+        if not 0 <= offset <= MESSENGER_OFFSET_MAX:
+            raise ValueError(f"offset must be 0..{MESSENGER_OFFSET_MAX}, got {offset}")
+        params: dict[str, Any] = {"limit": limit, "offset": offset, "chat_types": ",".join(chat_types)}
+        if unread_only:
+            params["unread_only"] = "true"
+        if item_ids:
+            params["item_ids"] = ",".join(str(check_id(i, "item_id")) for i in item_ids)
+        user_id = await self._user_id()
+        body = await self._make_request("GET", f"/messenger/v2/accounts/{user_id}/chats", params=params)
+        return (body or {}).get("chats") or []
+
+    async def iter_chats(self, chat_types: Iterable[str] = ("u2i", "u2u"), unread_only: bool = False,
+                         item_ids: Iterable[int] | None = None) -> AsyncIterator[dict]:
+        """Every chat Avito lets us page to (offset ≤ 1000), newest first; Avito's default is u2i only."""
+        chat_types, item_ids = tuple(chat_types), tuple(item_ids or ())
+        offset = 0
+        while True:
+            page = await self.get_chats(unread_only, MESSENGER_PAGE_MAX, offset, chat_types, item_ids)
+            for chat in page:
+                yield chat
+            if len(page) < MESSENGER_PAGE_MAX:
+                return
+            offset += MESSENGER_PAGE_MAX
+            if offset > MESSENGER_OFFSET_MAX:
+                log.warning("Avito pages chats only up to offset %d; older chats are not listed",
+                            MESSENGER_OFFSET_MAX)
+                return
+
+    async def get_messages_in_chat(self, chat_id: str, limit: int = 100, offset: int = 0) -> list[dict]:
+        """One page of a chat's messages, newest first (messenger.json getMessagesV3).
+
+        The spec says a bare array; clients in the wild read ``{"messages": [...]}``: both are accepted.
+        Reading does not mark the chat read.
+        """
+        chat_id = check_chat_id(chat_id)
+        if not 1 <= limit <= MESSENGER_PAGE_MAX:
+            raise ValueError(f"limit must be 1..{MESSENGER_PAGE_MAX}, got {limit}")
+        if not 0 <= offset <= MESSENGER_OFFSET_MAX:
+            raise ValueError(f"offset must be 0..{MESSENGER_OFFSET_MAX}, got {offset}")
+        user_id = await self._user_id()
+        body = await self._make_request("GET", f"/messenger/v3/accounts/{user_id}/chats/{chat_id}/messages/",
+                                        params={"limit": limit, "offset": offset})
+        if isinstance(body, dict):
+            body = body.get("messages")
+        return body if isinstance(body, list) else []
+
+    async def iter_messages(self, chat_id: str) -> AsyncIterator[dict]:
+        """A chat's messages newest first, as far back as Avito pages (offset ≤ 1000).
+
+        Stop iterating early (``break``) once a known message shows up: nothing older is fetched.
+        """
+        offset = 0
+        while True:
+            page = await self.get_messages_in_chat(chat_id, MESSENGER_PAGE_MAX, offset)
+            for message in page:
+                yield message
+            if len(page) < MESSENGER_PAGE_MAX:
+                return
+            offset += MESSENGER_PAGE_MAX
+            if offset > MESSENGER_OFFSET_MAX:
+                log.warning("chat %s: Avito pages messages only up to offset %d", chat_id, MESSENGER_OFFSET_MAX)
+                return
+
+    async def send_message(self, chat_id: str, text: str) -> dict:
+        """Send a text message (messenger.json postSendMessage); 1..1000 characters.
+
+        Not idempotent: retried only when Avito provably never got it (refused connection, 429), so a
+        flaky network never sends a guest the same message twice.
+        """
+        chat_id = check_chat_id(chat_id)
+        text = check_text(text)
+        user_id = await self._user_id()
+        return await self._make_request("POST", f"/messenger/v1/accounts/{user_id}/chats/{chat_id}/messages",
+                                        json={"message": {"text": text}, "type": "text"}, idempotent=False)
+
+    async def mark_message_read(self, chat_id: str) -> dict:
+        """Mark the whole chat read (messenger.json chatRead): ``{"ok": true}``."""
+        chat_id = check_chat_id(chat_id)
+        user_id = await self._user_id()
+        return await self._make_request("POST", f"/messenger/v1/accounts/{user_id}/chats/{chat_id}/read")
+
+    async def get_new_messages(self, item_ids_filter: Iterable[int] | None = None) -> list[dict]:
+        """Incoming unread messages of unread chats, oldest first, each with ``chat_id``, ``chat_user_id``
+        (the guest) and ``item_id_avito`` (None for u2u chats) added; optionally only for some listings."""
+        wanted = {check_id(i, "item_id") for i in item_ids_filter} if item_ids_filter else None
+        user_id = await self._user_id()
+        chats = [chat async for chat in self.iter_chats(unread_only=True)]
+        if wanted is not None:
+            chats = [chat for chat in chats if _chat_item_id(chat) in wanted]
+        pages = await asyncio.gather(*(self.get_messages_in_chat(chat["id"]) for chat in chats))
+        found = []
+        for chat, messages in zip(chats, pages, strict=True):
+            guest = next((u.get("id") for u in chat.get("users") or [] if u.get("id") != user_id), None)
+            for message in messages:
+                if message.get("direction") == "in" and not message.get("is_read", False):
+                    found.append({**message, "chat_id": chat["id"], "chat_user_id": guest,
+                                  "item_id_avito": _chat_item_id(chat)})
+        return sorted(found, key=lambda m: m.get("created") or 0)
+
+
+def _chat_item_id(chat: dict) -> int | None:
+    """The listing of a u2i chat (``context.value.id``); u2u chats have none."""
+    context = chat.get("context") or {}
+    if context.get("type") != "item":
+        return None
+    return (context.get("value") or {}).get("id")
+
+
+def _checked_interval(interval: dict, extra: tuple[str, ...]) -> dict:
+    if not isinstance(interval, dict):
+        raise ValueError(f"each range must be a dict with date_start and date_end, got {interval!r}")
+    first, last = check_range(interval.get("date_start"), interval.get("date_end"))
+    checked = {"date_start": first.isoformat(), "date_end": last.isoformat()}
+    checked.update({key: interval[key] for key in extra if key in interval})
+    return checked
+
+
+def _check_no_overlap(intervals: list[dict]) -> None:
+    """Avito refuses overlapping ranges; touching ends are fine (the end is open)."""
+    ordered = sorted(intervals, key=lambda r: r["date_start"])
+    for before, after in itertools.pairwise(ordered):
+        if after["date_start"] < before["date_end"]:
+            raise ValueError(f"ranges overlap: {before['date_start']}..{before['date_end']} and "
+                             f"{after['date_start']}..{after['date_end']}")
+

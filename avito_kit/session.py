@@ -1,0 +1,39 @@
+"""Choose the API behind a client: Avito when credentials are set (env or ``.env``), else the embedded sandbox.
+
+>>> client = open_client()          # same code against the real API and the sandbox
+>>> items = run(client.get_all_user_items())
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from .auth import AvitoAuth, resolve_credentials
+from .client import AvitoApiClient
+from .sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
+
+__all__ = ["SANDBOX_BASE_URL", "open_client", "using_sandbox"]
+
+SANDBOX_BASE_URL = "http://sandbox.avito.invalid"
+
+
+def using_sandbox() -> bool:
+    """True when no Avito credentials are configured, so the embedded sandbox stands in."""
+    return resolve_credentials() is None
+
+
+def open_client(*, base_url: str | None = None, sandbox: Sandbox | None = None, **client_options) -> AvitoApiClient:
+    """An ``AvitoApiClient`` for the real API (credentials in env or ``.env``) or, without credentials or when
+    ``sandbox`` is given, for an in-process sandbox (``Sandbox()`` with its default seed when none is given)."""
+    if sandbox is None and not using_sandbox():
+        return AvitoApiClient(AvitoAuth(base_url=base_url), **client_options)
+    sandbox = sandbox or Sandbox()
+    transport = sandbox.transport()
+    # A sandbox token is cached in a folder of its own: it must never displace a real account's token.
+    cache_dir = tempfile.TemporaryDirectory(prefix="avito_kit_sandbox_")
+    auth = AvitoAuth(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=SANDBOX_BASE_URL, transport=transport,
+                     cache_path=Path(cache_dir.name) / ".avito_token_cache.json")
+    client = AvitoApiClient(auth, transport=transport, **client_options)
+    client.sandbox, client._sandbox_cache_dir = sandbox, cache_dir  # the folder lives as long as the client
+    return client

@@ -1,0 +1,1077 @@
+"""Store: the only code that talks to DuckDB. Avito keeps no history; this file is the host's memory.
+
+Tables (every row carries the Avito account ``user_id``, so several accounts share one store)::
+
+    items            listings, one row per item_id (BIGINT: ids exceed 2^31)
+    bookings         one row per booking_id (UBIGINT: ids exceed 2^53), never deleted; cancelled and
+                     vanished bookings stay, with first_seen_at / last_seen_at / status_changed_at / vanished_at
+    booking_events   the history: 'first_seen' | 'changed' (status, dates or price; previous_* values) |
+                     'vanished' (no longer returned by Avito) | 'reappeared' (returned again after vanishing)
+    chats            messenger chats, one row per chat_id; u2u chats have no item_id
+    messages         one row per message_id; kept as first seen (only is_read / read_at follow Avito)
+    item_stats       daily views / contacts / favourites, primary key (item_id, date)
+    calendar_blocks  the host's manual blocks per listing, [date_start, date_end) as pushed to Avito
+    audit_log        every write sent to Avito: 'pending' before sending, then its outcome
+    sync_runs        one row per ``avito-kit sync`` run: running | ok | failed, counts JSON, error
+    sync_cursors     (user_id, key) -> JSON value, for incremental sync
+    schema_version   the migrations applied
+
+Connections are short-lived: every public method opens the file, works, and closes it, so a notebook never
+holds DuckDB's exclusive file lock while ``avito-kit sync`` runs; a method that finds the file locked by
+another process retries with backoff for up to ``lock_timeout`` seconds. Each write batch is one
+transaction: it lands whole or not at all. Timestamps are naive UTC.
+
+Example::
+
+    store = Store("data/avito.duckdb")
+    store.upsert_items(pd.DataFrame({"item_id": [3_000_000_001], "title": ["Studio"]}), user_id=42)
+    store.items()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from .errors import StoreLockedError
+
+__all__ = ["DEFAULT_DB_PATH", "SCHEMA_VERSION", "Store", "StoreLockedError"]
+
+DEFAULT_DB_PATH = Path("data") / "avito.duckdb"
+
+
+# Ordered migrations. DDL is idempotent (IF NOT EXISTS) so a migration interrupted before its version row
+# was written can simply run again; each migration and its version row share one transaction.
+_MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE IF NOT EXISTS items (
+            item_id BIGINT PRIMARY KEY,
+            user_id BIGINT NOT NULL,
+            title VARCHAR,
+            address VARCHAR,
+            status VARCHAR,
+            price DECIMAL(18, 2),
+            url VARCHAR,
+            category_id BIGINT,
+            category_name VARCHAR,
+            first_seen_at TIMESTAMP,
+            updated_at TIMESTAMP
+        );
+        CREATE TABLE IF NOT EXISTS bookings (
+            booking_id UBIGINT PRIMARY KEY,
+            user_id BIGINT NOT NULL,
+            item_id BIGINT NOT NULL,
+            check_in DATE NOT NULL,
+            check_out DATE NOT NULL,
+            nights INTEGER,
+            status VARCHAR NOT NULL,
+            base_price DECIMAL(18, 2),
+            guest_count INTEGER,
+            guest_name VARCHAR,
+            guest_email VARCHAR,
+            guest_phone VARCHAR,
+            safe_deposit_total DECIMAL(18, 2),
+            safe_deposit_owner_amount DECIMAL(18, 2),
+            safe_deposit_tax DECIMAL(18, 2),
+            first_seen_at TIMESTAMP NOT NULL,
+            last_seen_at TIMESTAMP NOT NULL,
+            status_changed_at TIMESTAMP NOT NULL,
+            vanished_at TIMESTAMP
+        );
+        CREATE TABLE IF NOT EXISTS booking_events (
+            booking_id UBIGINT NOT NULL,
+            item_id BIGINT NOT NULL,
+            user_id BIGINT NOT NULL,
+            observed_at TIMESTAMP NOT NULL,
+            event VARCHAR NOT NULL,
+            status VARCHAR,
+            check_in DATE,
+            check_out DATE,
+            nights INTEGER,
+            base_price DECIMAL(18, 2),
+            previous_status VARCHAR,
+            previous_check_in DATE,
+            previous_check_out DATE,
+            previous_base_price DECIMAL(18, 2)
+        );
+        CREATE TABLE IF NOT EXISTS chats (
+            chat_id VARCHAR PRIMARY KEY,
+            user_id BIGINT NOT NULL,
+            item_id BIGINT,
+            chat_type VARCHAR,
+            created TIMESTAMP,
+            updated TIMESTAMP,
+            other_user_id BIGINT,
+            other_user_name VARCHAR,
+            last_message_text VARCHAR,
+            last_message_at TIMESTAMP,
+            last_message_direction VARCHAR,
+            unread BOOLEAN,
+            synced_at TIMESTAMP
+        );
+        CREATE TABLE IF NOT EXISTS messages (
+            message_id VARCHAR PRIMARY KEY,
+            chat_id VARCHAR NOT NULL,
+            user_id BIGINT NOT NULL,
+            author_id BIGINT,
+            direction VARCHAR CHECK (direction IN ('in', 'out')),
+            type VARCHAR,
+            text VARCHAR,
+            created TIMESTAMP,
+            is_read BOOLEAN,
+            read_at TIMESTAMP,
+            content JSON,
+            first_seen_at TIMESTAMP
+        );
+        CREATE TABLE IF NOT EXISTS item_stats (
+            item_id BIGINT NOT NULL,
+            date DATE NOT NULL,
+            user_id BIGINT NOT NULL,
+            uniq_views INTEGER,
+            uniq_contacts INTEGER,
+            uniq_favorites INTEGER,
+            updated_at TIMESTAMP,
+            PRIMARY KEY (item_id, date)
+        );
+        """,
+    ),
+    (
+        2,
+        """
+        CREATE TABLE IF NOT EXISTS calendar_blocks (
+            user_id BIGINT NOT NULL,
+            item_id BIGINT NOT NULL,
+            date_start DATE NOT NULL,
+            date_end DATE NOT NULL,
+            comment VARCHAR,
+            updated_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (item_id, date_start),
+            CHECK (date_end > date_start)
+        );
+        CREATE SEQUENCE IF NOT EXISTS audit_id_seq;
+        CREATE TABLE IF NOT EXISTS audit_log (
+            audit_id BIGINT PRIMARY KEY DEFAULT nextval('audit_id_seq'),
+            logged_at TIMESTAMP NOT NULL,
+            action VARCHAR NOT NULL,
+            target VARCHAR,
+            payload JSON,
+            outcome VARCHAR NOT NULL,
+            detail VARCHAR,
+            finished_at TIMESTAMP
+        );
+        CREATE SEQUENCE IF NOT EXISTS sync_run_id_seq;
+        CREATE TABLE IF NOT EXISTS sync_runs (
+            run_id BIGINT PRIMARY KEY DEFAULT nextval('sync_run_id_seq'),
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP,
+            status VARCHAR NOT NULL CHECK (status IN ('running', 'ok', 'failed')),
+            counts JSON,
+            error VARCHAR
+        );
+        CREATE TABLE IF NOT EXISTS sync_cursors (
+            user_id BIGINT NOT NULL,
+            key VARCHAR NOT NULL,
+            value JSON,
+            updated_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (user_id, key)
+        );
+        """,
+    ),
+)
+SCHEMA_VERSION = _MIGRATIONS[-1][0]
+
+_TABLES = (
+    "items",
+    "bookings",
+    "booking_events",
+    "chats",
+    "messages",
+    "item_stats",
+    "calendar_blocks",
+    "audit_log",
+    "sync_runs",
+    "sync_cursors",
+)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """What an upsert accepts: input column -> SQL type, the key, and the columns that must be present."""
+
+    key: tuple[str, ...]
+    columns: dict[str, str]
+    required: tuple[str, ...]
+
+
+_ITEMS = _Batch(
+    key=("item_id",),
+    columns={
+        "item_id": "BIGINT",
+        "title": "VARCHAR",
+        "address": "VARCHAR",
+        "status": "VARCHAR",
+        "price": "DECIMAL(18, 2)",
+        "url": "VARCHAR",
+        "category_id": "BIGINT",
+        "category_name": "VARCHAR",
+    },
+    required=("item_id",),
+)
+_BOOKINGS = _Batch(
+    key=("booking_id",),
+    columns={
+        "booking_id": "UBIGINT",
+        "item_id": "BIGINT",
+        "check_in": "DATE",
+        "check_out": "DATE",
+        "nights": "INTEGER",
+        "status": "VARCHAR",
+        "base_price": "DECIMAL(18, 2)",
+        "guest_count": "INTEGER",
+        "guest_name": "VARCHAR",
+        "guest_email": "VARCHAR",
+        "guest_phone": "VARCHAR",
+        "safe_deposit_total": "DECIMAL(18, 2)",
+        "safe_deposit_owner_amount": "DECIMAL(18, 2)",
+        "safe_deposit_tax": "DECIMAL(18, 2)",
+    },
+    required=("booking_id", "item_id", "check_in", "check_out", "status", "base_price"),
+)
+_CHATS = _Batch(
+    key=("chat_id",),
+    columns={
+        "chat_id": "VARCHAR",
+        "item_id": "BIGINT",
+        "chat_type": "VARCHAR",
+        "created": "TIMESTAMP",
+        "updated": "TIMESTAMP",
+        "other_user_id": "BIGINT",
+        "other_user_name": "VARCHAR",
+        "last_message_text": "VARCHAR",
+        "last_message_at": "TIMESTAMP",
+        "last_message_direction": "VARCHAR",
+        "unread": "BOOLEAN",
+    },
+    required=("chat_id",),
+)
+_MESSAGES = _Batch(
+    key=("message_id",),
+    columns={
+        "message_id": "VARCHAR",
+        "chat_id": "VARCHAR",
+        "author_id": "BIGINT",
+        "direction": "VARCHAR",
+        "type": "VARCHAR",
+        "text": "VARCHAR",
+        "created": "TIMESTAMP",
+        "is_read": "BOOLEAN",
+        "read_at": "TIMESTAMP",
+        "content": "JSON",
+    },
+    required=("message_id", "chat_id"),
+)
+_ITEM_STATS = _Batch(
+    key=("item_id", "date"),
+    columns={
+        "item_id": "BIGINT",
+        "date": "DATE",
+        "uniq_views": "INTEGER",
+        "uniq_contacts": "INTEGER",
+        "uniq_favorites": "INTEGER",
+    },
+    required=("item_id", "date"),
+)
+_BLOCKS = _Batch(
+    key=("date_start",),
+    columns={"date_start": "DATE", "date_end": "DATE", "comment": "VARCHAR"},
+    required=("date_start", "date_end"),
+)
+
+# The store never sees tokens; this only catches a caller passing one by mistake.
+_SECRET_KEY = re.compile(r"secret|token|password|authorization|api[_-]?key", re.IGNORECASE)
+
+
+class Store:
+    """The local DuckDB store. Holds no connection between calls.
+
+    ``path``: the database file; default ``$AVITO_KIT_DB``, else ``data/avito.duckdb`` under the current
+    directory. Its parent directory is created, and the schema migrated to :data:`SCHEMA_VERSION`.
+    ``lock_timeout``: seconds to keep retrying while another process holds the file lock.
+
+    Example::
+
+        store = Store()                     # data/avito.duckdb
+        store.bookings(statuses=["active"])
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0) -> None:
+        raw = path if path is not None else os.environ.get("AVITO_KIT_DB") or DEFAULT_DB_PATH
+        # Resolved now so that a later os.chdir() (notebooks do it) keeps pointing at the same file.
+        self.path = Path(raw).expanduser().resolve()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock_timeout = lock_timeout
+        self.migrate()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # -- connections ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the database file for one operation and close it on exit.
+
+        Waits (with backoff, up to ``lock_timeout`` seconds) while another process holds the file;
+        then raises :class:`StoreLockedError`. Keep the block short: while it is open, no other process
+        can open the file.
+
+        Example::
+
+            with store.connect(read_only=True) as con:
+                con.sql("SELECT count(*) FROM bookings").fetchone()
+        """
+        con = self._open(read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        started = time.monotonic()
+        delay = 0.005
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.ConnectionException as exc:
+                # This process already has the file open read-write (a caller inside `connect()`):
+                # DuckDB refuses a second, read-only configuration, but shares the read-write one.
+                if read_only and "different configuration" in str(exc):
+                    read_only = False
+                    continue
+                raise
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                waited = time.monotonic() - started
+                if waited >= self.lock_timeout:
+                    raise StoreLockedError(self.path, waited, exc) from exc
+                # Jitter keeps two waiting processes from retrying in lockstep.
+                time.sleep(min(delay * (0.5 + random.random()), max(self.lock_timeout - waited, 0.001)))
+                delay = min(delay * 2, 0.2)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self.connect() as con:
+            con.begin()
+            try:
+                yield con
+            except BaseException:
+                con.rollback()
+                raise
+            con.commit()
+
+    def _read(self, sql: str, params: Any = None) -> pd.DataFrame:
+        with self.connect(read_only=True) as con:
+            return con.execute(sql, params).df()
+
+    # -- schema -----------------------------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Bring the schema to :data:`SCHEMA_VERSION`; a no-op on a current database. Returns the version.
+
+        Called by the constructor. Example: ``Store(path).migrate()  # -> 2``
+        """
+        with self.connect() as con:
+            return _migrate(con, SCHEMA_VERSION)
+
+    def schema_version(self) -> int:
+        """The schema version of the file. Example: ``store.schema_version()  # -> 2``"""
+        with self.connect(read_only=True) as con:
+            return _current_version(con)
+
+    # -- listings ---------------------------------------------------------------------------------------
+
+    def upsert_items(self, df: pd.DataFrame | None, user_id: int) -> int:
+        """Insert or update listings; returns the number of rows in the (de-duplicated) batch.
+
+        Columns: ``item_id`` (required), ``title``, ``address``, ``status``, ``price``, ``url``,
+        ``category_id``, ``category_name``. A column absent from ``df`` is left as stored.
+
+        Example::
+
+            store.upsert_items(pd.DataFrame({"item_id": [3_000_000_001], "status": ["active"]}), user_id=42)
+        """
+        frame = _prepare(df, _ITEMS)
+        if frame is None:
+            return 0
+        with self._transaction() as con:
+            con.register("batch", frame)
+            con.execute(
+                _upsert_sql(
+                    "items",
+                    _ITEMS,
+                    frame,
+                    extra={"user_id": "$user_id", "updated_at": "$now"},
+                    insert_only={"first_seen_at": "$now"},
+                ),
+                {"user_id": user_id, "now": _now()},
+            )
+        return len(frame)
+
+    def upsert_item_stats(self, df: pd.DataFrame | None, user_id: int) -> int:
+        """Insert or update daily listing statistics; returns the batch size.
+
+        Columns: ``item_id``, ``date`` (required), ``uniq_views``, ``uniq_contacts``, ``uniq_favorites``.
+
+        Example::
+
+            store.upsert_item_stats(pd.DataFrame({"item_id": [1], "date": ["2025-05-01"], "uniq_views": [7]}), 42)
+        """
+        frame = _prepare(df, _ITEM_STATS)
+        if frame is None:
+            return 0
+        with self._transaction() as con:
+            con.register("batch", frame)
+            con.execute(
+                _upsert_sql("item_stats", _ITEM_STATS, frame, extra={"user_id": "$user_id", "updated_at": "$now"}),
+                {"user_id": user_id, "now": _now()},
+            )
+        return len(frame)
+
+    # -- bookings ---------------------------------------------------------------------------------------
+
+    def upsert_bookings(
+        self, df: pd.DataFrame | None, user_id: int, observed_at: datetime | None = None
+    ) -> dict[str, int]:
+        """Record one sighting of bookings, keeping their history. One transaction, all in SQL.
+
+        New bookings are inserted with a 'first_seen' event. A booking whose status, dates or price
+        differ from the stored row is updated, with a 'changed' event carrying the ``previous_*`` values
+        (``status_changed_at`` moves only when the status did). A booking seen again after it had
+        vanished gets a 'reappeared' event. Every booking in the batch gets ``last_seen_at = observed_at``.
+
+        Columns: ``booking_id`` (Avito's ``avito_booking_id``; ints up to 2^64-1, never floats), ``item_id``,
+        ``check_in``, ``check_out``, ``status``, ``base_price`` (whole stay) are required; optional
+        ``nights`` (default check_out - check_in), ``guest_count``, ``guest_name``, ``guest_email``,
+        ``guest_phone``, ``safe_deposit_total``, ``safe_deposit_owner_amount``, ``safe_deposit_tax``.
+        Unknown statuses are kept as they are.
+
+        Returns disjoint counts ``{"new", "changed", "unchanged", "reappeared"}`` summing to the batch size.
+
+        Example::
+
+            store.upsert_bookings(pd.DataFrame({
+                "booking_id": [2**63], "item_id": [3_000_000_001], "check_in": ["2025-07-01"],
+                "check_out": ["2025-07-04"], "status": ["active"], "base_price": [24000]}), user_id=42)
+            # -> {"new": 1, "changed": 0, "unchanged": 0, "reappeared": 0}
+        """
+        counts = {"new": 0, "changed": 0, "unchanged": 0, "reappeared": 0}
+        frame = _prepare(df, _BOOKINGS)
+        if frame is None:
+            return counts
+        params = {"user_id": user_id, "now": _utc_naive(observed_at)}
+        with self._transaction() as con:
+            con.register("batch", frame)
+            con.execute(_BOOKING_DIFF_SQL.format(select=_select_list(_BOOKINGS, frame)))
+            con.execute(_BOOKING_EVENTS_SQL, params)
+            con.execute(_booking_upsert_sql(frame), params)
+            for kind, n in con.execute("SELECT kind, count(*) FROM _diff GROUP BY kind").fetchall():
+                counts[kind] = n
+            con.execute("DROP TABLE _diff")
+        return counts
+
+    def mark_vanished_bookings(
+        self,
+        user_id: int,
+        item_id: int,
+        date_from: date | str,
+        date_to: date | str,
+        seen_booking_ids: Iterable[int],
+        observed_at: datetime | None = None,
+    ) -> int:
+        """Record 'vanished' for bookings Avito no longer returns; returns how many vanished now.
+
+        A booking of ``item_id`` overlapping the fetched window [date_from, date_to) that is not in
+        ``seen_booking_ids`` gets one 'vanished' event and ``vanished_at``; the row itself stays. Bookings
+        already vanished, or seen at or after ``observed_at`` (another window of the same sync run), are
+        left alone; pass the same ``observed_at`` as to :meth:`upsert_bookings`.
+
+        Example::
+
+            store.mark_vanished_bookings(42, 3_000_000_001, "2025-07-01", "2026-07-01", [2**63], observed_at=t)
+        """
+        seen = pd.DataFrame(
+            {"booking_id": _exact_ints(pd.Series(list(seen_booking_ids), dtype=object), "seen_booking_ids", "UBIGINT")}
+        )
+        params = {
+            "user_id": user_id,
+            "item_id": item_id,
+            "date_from": _as_date(date_from),
+            "date_to": _as_date(date_to),
+            "now": _utc_naive(observed_at),
+        }
+        with self._transaction() as con:
+            con.register("seen", seen)
+            con.execute(_VANISHED_SQL, params)
+            (n,) = con.execute("SELECT count(*) FROM _gone").fetchone()
+            con.execute(_VANISHED_APPLY_SQL, {"now": params["now"]})
+            con.execute(_VANISHED_MARK_SQL, {"now": params["now"]})
+            con.execute("DROP TABLE _gone")
+        return n
+
+    # -- messenger --------------------------------------------------------------------------------------
+
+    def upsert_chats(self, df: pd.DataFrame | None, user_id: int) -> int:
+        """Insert or update chats; returns the batch size.
+
+        Columns: ``chat_id`` (required), ``item_id`` (null for u2u), ``chat_type``, ``created``,
+        ``updated``, ``other_user_id``, ``other_user_name``, ``last_message_text``, ``last_message_at``,
+        ``last_message_direction``, ``unread``. Timestamps: datetimes, or unix seconds as Avito sends them.
+
+        Example::
+
+            store.upsert_chats(pd.DataFrame({"chat_id": ["u2i-abc"], "updated": [1717000000]}), user_id=42)
+        """
+        frame = _prepare(df, _CHATS)
+        if frame is None:
+            return 0
+        with self._transaction() as con:
+            con.register("batch", frame)
+            con.execute(
+                _upsert_sql("chats", _CHATS, frame, extra={"user_id": "$user_id", "synced_at": "$now"}),
+                {"user_id": user_id, "now": _now()},
+            )
+        return len(frame)
+
+    def upsert_messages(self, df: pd.DataFrame | None, user_id: int) -> int:
+        """Insert messages not yet stored; returns how many were new.
+
+        Stored messages keep their text and content as first seen (a later 'deleted' message keeps what
+        the host saw); only ``is_read`` and ``read_at`` are updated. Columns: ``message_id``, ``chat_id``
+        (required), ``author_id``, ``direction`` ('in' | 'out'; if absent or null, 'out' when
+        author_id == user_id), ``type``, ``text``, ``created``, ``is_read``, ``read_at``, ``content``
+        (the raw content dict, or its JSON text).
+
+        Example::
+
+            store.upsert_messages(pd.DataFrame({"message_id": ["m1"], "chat_id": ["u2i-abc"],
+                                                "author_id": [7], "text": ["Здравствуйте"]}), user_id=42)
+        """
+        frame = _prepare(df, _MESSAGES)
+        if frame is None:
+            return 0
+        cols = [c for c in _MESSAGES.columns if c in frame.columns and c != "direction"]
+        author = "CAST(author_id AS BIGINT)" if "author_id" in frame.columns else "NULL"
+        given = "CAST(direction AS VARCHAR)" if "direction" in frame.columns else "NULL"
+        updates = [f"{c} = coalesce(excluded.{c}, messages.{c})" for c in ("is_read", "read_at") if c in cols]
+        conflict = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
+        with self._transaction() as con:
+            con.register("batch", frame)
+            (before,) = con.execute("SELECT count(*) FROM messages").fetchone()
+            con.execute(
+                f"""
+                INSERT INTO messages ({", ".join(cols)}, direction, user_id, first_seen_at)
+                SELECT {_select_list(_MESSAGES, frame, only=cols)},
+                       coalesce({given}, CASE WHEN {author} = $user_id THEN 'out'
+                                              WHEN {author} IS NOT NULL THEN 'in' END),
+                       $user_id, $now
+                FROM batch
+                ON CONFLICT (message_id) {conflict}
+                """,
+                {"user_id": user_id, "now": _now()},
+            )
+            (after,) = con.execute("SELECT count(*) FROM messages").fetchone()
+        return after - before
+
+    def known_message_ids(self, chat_id: str) -> set[str]:
+        """Ids of the stored messages of a chat. Example: ``"m1" in store.known_message_ids("u2i-abc")``"""
+        with self.connect(read_only=True) as con:
+            rows = con.execute("SELECT message_id FROM messages WHERE chat_id = ?", [chat_id]).fetchall()
+        return {r[0] for r in rows}
+
+    def chat_updated_map(self, user_id: int) -> dict[str, datetime | None]:
+        """``{chat_id: updated}`` as stored for an account: sync fetches messages only of chats that moved.
+
+        Example: ``store.chat_updated_map(42).get("u2i-abc")  # -> datetime(2024, 5, 29, 16, 26, 40)``
+        """
+        with self.connect(read_only=True) as con:
+            rows = con.execute("SELECT chat_id, updated FROM chats WHERE user_id = ?", [user_id]).fetchall()
+        return dict(rows)
+
+    # -- calendar ---------------------------------------------------------------------------------------
+
+    def replace_calendar_blocks(self, user_id: int, item_id: int, blocks_df: pd.DataFrame | None) -> int:
+        """Replace the host's full set of manual blocks of one listing (one transaction); returns its size.
+
+        Columns: ``date_start``, ``date_end`` (exclusive: one night D is D..D+1, as Avito takes them),
+        ``comment``. Ranges must not overlap (Avito refuses overlaps). None or empty clears the listing.
+
+        Example::
+
+            store.replace_calendar_blocks(42, 3_000_000_001, pd.DataFrame(
+                {"date_start": ["2025-08-01"], "date_end": ["2025-08-03"], "comment": ["repairs"]}))
+        """
+        frame = _prepare(blocks_df, _BLOCKS)
+        params = {"user_id": user_id, "item_id": item_id, "now": _now()}
+        with self._transaction() as con:
+            con.execute("DELETE FROM calendar_blocks WHERE item_id = $item_id", {"item_id": item_id})
+            if frame is None:
+                return 0
+            con.register("batch", frame)
+            con.execute(
+                f"""
+                INSERT INTO calendar_blocks (date_start, date_end, comment, user_id, item_id, updated_at)
+                SELECT {_select_list(_BLOCKS, frame, only=["date_start", "date_end", "comment"])},
+                       $user_id, $item_id, $now
+                FROM batch
+                """,
+                params,
+            )
+            overlap = con.execute(
+                """
+                SELECT a.date_start, a.date_end, b.date_start, b.date_end
+                FROM calendar_blocks a JOIN calendar_blocks b
+                  ON a.item_id = b.item_id AND a.date_start < b.date_start AND b.date_start < a.date_end
+                WHERE a.item_id = $item_id LIMIT 1
+                """,
+                {"item_id": item_id},
+            ).fetchone()
+            if overlap:
+                raise ValueError(f"calendar blocks overlap: {overlap[:2]} and {overlap[2:]}")
+        return len(frame)
+
+    def calendar_blocks(self, item_id: int | None = None) -> pd.DataFrame:
+        """The stored manual blocks, by listing and start date. Example: ``store.calendar_blocks(item_id)``
+
+        Columns: user_id, item_id, date_start, date_end (exclusive), comment, updated_at.
+        """
+        return self._read(
+            "SELECT user_id, item_id, date_start, date_end, comment, updated_at FROM calendar_blocks "
+            "WHERE $item_id IS NULL OR item_id = $item_id ORDER BY item_id, date_start",
+            {"item_id": item_id},
+        )
+
+    # -- audit ------------------------------------------------------------------------------------------
+
+    def audit_begin(self, action: str, target: str | None, payload: Any = None) -> int:
+        """Log a write to Avito as 'pending' BEFORE sending it; returns the audit_id for :meth:`audit_finish`.
+
+        ``payload`` (JSON-serialisable) is what is sent. It must never contain secrets: the store never
+        sees tokens, and a payload with a key that looks like one (token, secret, password, ...) is refused.
+
+        Example::
+
+            audit_id = store.audit_begin("block_dates", "item:3000000001", {"bookings": [...]})
+        """
+        _refuse_secrets(payload)
+        with self._transaction() as con:
+            (audit_id,) = con.execute(
+                "INSERT INTO audit_log (logged_at, action, target, payload, outcome) "
+                "VALUES ($now, $action, $target, $payload, 'pending') RETURNING audit_id",
+                {"now": _now(), "action": action, "target": target, "payload": _json(payload)},
+            ).fetchone()
+        return int(audit_id)
+
+    def audit_finish(self, audit_id: int, outcome: str, detail: str | None = None) -> None:
+        """Record how a logged write ended (e.g. 'ok', 'conflict', 'failed') with an optional detail.
+
+        Example: ``store.audit_finish(audit_id, "conflict", "409: overlaps a paid booking")``
+        """
+        with self._transaction() as con:
+            found = con.execute(
+                "UPDATE audit_log SET outcome = $outcome, detail = $detail, finished_at = $now "
+                "WHERE audit_id = $audit_id RETURNING audit_id",
+                {"outcome": outcome, "detail": detail, "now": _now(), "audit_id": audit_id},
+            ).fetchall()
+        if not found:
+            raise KeyError(f"no audit entry {audit_id}")
+
+    def audit_log(self) -> pd.DataFrame:
+        """All logged writes, oldest first. Example: ``store.audit_log().query("outcome == 'pending'")``
+
+        Columns: audit_id, logged_at, action, target, payload (JSON text), outcome, detail, finished_at.
+        """
+        return self._read(
+            "SELECT audit_id, logged_at, action, target, payload, outcome, detail, finished_at "
+            "FROM audit_log ORDER BY audit_id"
+        )
+
+    # -- sync bookkeeping -------------------------------------------------------------------------------
+
+    def begin_sync_run(self) -> int:
+        """Record the start of a sync run (status 'running'); returns its run_id.
+
+        Example: ``run_id = store.begin_sync_run()``
+        """
+        with self._transaction() as con:
+            (run_id,) = con.execute(
+                "INSERT INTO sync_runs (started_at, status) VALUES (?, 'running') RETURNING run_id", [_now()]
+            ).fetchone()
+        return int(run_id)
+
+    def finish_sync_run(
+        self, run_id: int, status: str, counts: Mapping[str, Any] | None = None, error: str | None = None
+    ) -> None:
+        """Record the end of a sync run: status 'ok' or 'failed', counts per kind, the error if any.
+
+        Example: ``store.finish_sync_run(run_id, "ok", {"bookings": 12, "messages": 40})``
+        """
+        if status not in ("ok", "failed"):
+            raise ValueError(f"status must be 'ok' or 'failed', not {status!r}")
+        with self._transaction() as con:
+            found = con.execute(
+                "UPDATE sync_runs SET status = $status, finished_at = $now, counts = $counts, error = $error "
+                "WHERE run_id = $run_id RETURNING run_id",
+                {
+                    "status": status,
+                    "now": _now(),
+                    "counts": _json(dict(counts or {})),
+                    "error": error,
+                    "run_id": run_id,
+                },
+            ).fetchall()
+        if not found:
+            raise KeyError(f"no sync run {run_id}")
+
+    def sync_runs(self) -> pd.DataFrame:
+        """All sync runs, oldest first. Example: ``store.sync_runs().tail(1)``
+
+        Columns: run_id, started_at, finished_at, status, counts (JSON text), error.
+        """
+        return self._read(
+            "SELECT run_id, started_at, finished_at, status, counts, error FROM sync_runs ORDER BY run_id"
+        )
+
+    def get_cursors(self, user_id: int, prefix: str = "") -> dict[str, Any]:
+        """``{key: value}`` of an account's cursors whose key starts with ``prefix``.
+
+        Example: ``store.get_cursors(42, "chat_updated:")  # -> {"chat_updated:u2i-abc": 1717000000}``
+        """
+        with self.connect(read_only=True) as con:
+            rows = con.execute(
+                "SELECT key, value FROM sync_cursors WHERE user_id = ? AND starts_with(key, ?)",
+                [user_id, prefix],
+            ).fetchall()
+        return {key: json.loads(value) for key, value in rows}
+
+    def set_cursors(self, user_id: int, mapping: Mapping[str, Any]) -> None:
+        """Set cursors (JSON-serialisable values; datetimes become ISO strings) in one transaction.
+
+        Example: ``store.set_cursors(42, {"chat_updated:u2i-abc": 1717000000})``
+        """
+        if not mapping:
+            return
+        frame = pd.DataFrame({"key": list(mapping), "value": [_json(v) for v in mapping.values()]})
+        with self._transaction() as con:
+            con.register("batch", frame)
+            con.execute(
+                "INSERT INTO sync_cursors (user_id, key, value, updated_at) "
+                "SELECT $user_id, key, CAST(value AS JSON), $now FROM batch "
+                "ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                {"user_id": user_id, "now": _now()},
+            )
+
+    # -- reads ------------------------------------------------------------------------------------------
+
+    def items(self, *, user_id: int | None = None) -> pd.DataFrame:
+        """Listings, by item_id. Example: ``store.items()``"""
+        return self._read("SELECT * FROM items WHERE $u IS NULL OR user_id = $u ORDER BY item_id", {"u": user_id})
+
+    def bookings(
+        self, item_id: int | None = None, statuses: Iterable[str] | None = None, *, user_id: int | None = None
+    ) -> pd.DataFrame:
+        """Bookings (cancelled and vanished ones included unless filtered), by check_in.
+
+        ``booking_id`` comes back as uint64, exact. Example: ``store.bookings(statuses=["active"])``
+        """
+        return self._read(
+            "SELECT * FROM bookings WHERE ($item_id IS NULL OR item_id = $item_id) "
+            "AND ($statuses IS NULL OR list_contains($statuses, status)) "
+            "AND ($u IS NULL OR user_id = $u) ORDER BY check_in, booking_id",
+            {"item_id": item_id, "statuses": None if statuses is None else list(statuses), "u": user_id},
+        )
+
+    def booking_events(self, booking_id: int | None = None) -> pd.DataFrame:
+        """The booking history, in the order observed. Example: ``store.booking_events(2**63)``"""
+        return self._read(
+            "SELECT * FROM booking_events WHERE $b IS NULL OR booking_id = $b ORDER BY observed_at, booking_id, event",
+            {"b": None if booking_id is None else _check_ubigint(booking_id)},
+        )
+
+    def chats(self, *, user_id: int | None = None) -> pd.DataFrame:
+        """Chats, most recently updated first. Example: ``store.chats().query("unread")``"""
+        return self._read(
+            "SELECT * FROM chats WHERE $u IS NULL OR user_id = $u ORDER BY updated DESC NULLS LAST, chat_id",
+            {"u": user_id},
+        )
+
+    def messages(self, chat_id: str | None = None) -> pd.DataFrame:
+        """Messages, oldest first (``content`` as JSON text). Example: ``store.messages("u2i-abc")``"""
+        return self._read(
+            "SELECT * FROM messages WHERE $c IS NULL OR chat_id = $c ORDER BY chat_id, created, message_id",
+            {"c": chat_id},
+        )
+
+    def item_stats(self, item_id: int | None = None) -> pd.DataFrame:
+        """Daily listing statistics, by item and date. Example: ``store.item_stats()``"""
+        return self._read(
+            "SELECT * FROM item_stats WHERE $i IS NULL OR item_id = $i ORDER BY item_id, date", {"i": item_id}
+        )
+
+    def query(self, sql: str, params: Any = None) -> pd.DataFrame:
+        """Run read-only SQL (the analytics layer's entry point) and return a DataFrame.
+
+        Example: ``store.query("SELECT status, count(*) n FROM bookings GROUP BY ALL")``
+        """
+        return self._read(sql, params)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table. Example: ``store.counts()["bookings"]``"""
+        with self.connect(read_only=True) as con:
+            row = con.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in _TABLES)).fetchone()
+        return dict(zip(_TABLES, row, strict=True))
+
+
+# -- SQL ----------------------------------------------------------------------------------------------------
+
+# Classify each incoming booking against the stored row. IS DISTINCT FROM treats NULL = NULL as equal.
+_BOOKING_DIFF_SQL = """
+CREATE TEMP TABLE _diff AS
+WITH incoming AS (SELECT {select} FROM batch)
+SELECT i.*,
+       b.status AS previous_status, b.check_in AS previous_check_in,
+       b.check_out AS previous_check_out, b.base_price AS previous_base_price,
+       CASE WHEN b.booking_id IS NULL THEN 'new'
+            WHEN i.status IS DISTINCT FROM b.status OR i.check_in IS DISTINCT FROM b.check_in
+              OR i.check_out IS DISTINCT FROM b.check_out OR i.base_price IS DISTINCT FROM b.base_price
+              THEN 'changed'
+            WHEN b.vanished_at IS NOT NULL THEN 'reappeared'
+            ELSE 'unchanged' END AS kind
+FROM incoming i LEFT JOIN bookings b ON b.booking_id = i.booking_id
+"""
+
+_BOOKING_EVENTS_SQL = """
+INSERT INTO booking_events (booking_id, item_id, user_id, observed_at, event, status, check_in, check_out,
+                            nights, base_price, previous_status, previous_check_in, previous_check_out,
+                            previous_base_price)
+SELECT booking_id, item_id, $user_id, $now, CASE kind WHEN 'new' THEN 'first_seen' ELSE kind END,
+       status, check_in, check_out, nights, base_price,
+       previous_status, previous_check_in, previous_check_out, previous_base_price
+FROM _diff WHERE kind <> 'unchanged'
+"""
+
+
+def _booking_upsert_sql(frame: pd.DataFrame) -> str:
+    given = [c for c in _BOOKINGS.columns if c in frame.columns or c == "nights"]
+    updates = [f"{c} = excluded.{c}" for c in given if c != "booking_id"]
+    return f"""
+    INSERT INTO bookings ({", ".join(given)}, user_id, first_seen_at, last_seen_at, status_changed_at)
+    SELECT {", ".join(given)}, $user_id, $now, $now, $now FROM _diff
+    ON CONFLICT (booking_id) DO UPDATE SET
+        {", ".join(updates)},
+        user_id = excluded.user_id,
+        last_seen_at = excluded.last_seen_at,
+        status_changed_at = CASE WHEN bookings.status IS DISTINCT FROM excluded.status
+                                 THEN excluded.last_seen_at ELSE bookings.status_changed_at END,
+        vanished_at = NULL
+    """
+
+
+_VANISHED_SQL = """
+CREATE TEMP TABLE _gone AS
+SELECT b.* FROM bookings b
+WHERE b.user_id = $user_id AND b.item_id = $item_id
+  AND b.check_in < $date_to AND b.check_out > $date_from
+  AND b.vanished_at IS NULL AND b.last_seen_at < $now
+  AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.booking_id = b.booking_id)
+"""
+
+_VANISHED_APPLY_SQL = """
+INSERT INTO booking_events (booking_id, item_id, user_id, observed_at, event, status, check_in, check_out,
+                            nights, base_price, previous_status, previous_check_in, previous_check_out,
+                            previous_base_price)
+SELECT booking_id, item_id, user_id, $now, 'vanished', status, check_in, check_out, nights, base_price,
+       status, check_in, check_out, base_price
+FROM _gone
+"""
+
+_VANISHED_MARK_SQL = """
+UPDATE bookings SET vanished_at = $now FROM _gone g WHERE bookings.booking_id = g.booking_id
+"""
+
+
+def _select_list(spec: _Batch, frame: pd.DataFrame, only: Iterable[str] | None = None) -> str:
+    """``CAST(col AS type) AS col`` for the given columns; absent optional ones as typed NULLs.
+
+    Casting in SQL makes a bad value (a date that is no date) fail the whole batch inside its transaction.
+    """
+    names = list(only) if only is not None else list(spec.columns)
+    out = []
+    for name in names:
+        sql_type = spec.columns[name]
+        if name == "nights" and spec is _BOOKINGS:
+            computed = "date_diff('day', CAST(check_in AS DATE), CAST(check_out AS DATE))"
+            value = f"coalesce(CAST(nights AS INTEGER), {computed})" if "nights" in frame.columns else computed
+            out.append(f"{value} AS nights")
+        elif name in frame.columns:
+            out.append(f"CAST({_quote(name)} AS {sql_type}) AS {name}")
+        else:
+            out.append(f"CAST(NULL AS {sql_type}) AS {name}")
+    return ", ".join(out)
+
+
+def _upsert_sql(
+    table: str,
+    spec: _Batch,
+    frame: pd.DataFrame,
+    extra: Mapping[str, str],
+    insert_only: Mapping[str, str] | None = None,
+) -> str:
+    """INSERT ... ON CONFLICT DO UPDATE over the columns present in the batch, plus ``extra`` SQL values."""
+    given = [c for c in spec.columns if c in frame.columns]
+    insert_only = dict(insert_only or {})
+    target = [*given, *extra, *insert_only]
+    values = [_select_list(spec, frame, only=given), *extra.values(), *insert_only.values()]
+    updates = [f"{c} = excluded.{c}" for c in [*given, *extra] if c not in spec.key]
+    return f"""
+    INSERT INTO {table} ({", ".join(target)})
+    SELECT {", ".join(values)} FROM batch
+    ON CONFLICT ({", ".join(spec.key)}) DO UPDATE SET {", ".join(updates)}
+    """
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, target: int) -> int:
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)")
+    current = _current_version(con)
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(f"database schema v{current} is newer than this avito_kit (v{SCHEMA_VERSION})")
+    for version, ddl in _MIGRATIONS:
+        if current < version <= target:
+            con.begin()
+            try:
+                con.execute(ddl)
+                con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
+            except BaseException:
+                con.rollback()
+                raise
+            con.commit()
+            current = version
+    return current
+
+
+def _current_version(con: duckdb.DuckDBPyConnection) -> int:
+    (version,) = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    return int(version)
+
+
+# -- Python-side batch preparation --------------------------------------------------------------------------
+
+
+def _prepare(df: pd.DataFrame | None, spec: _Batch) -> pd.DataFrame | None:
+    """Check columns, make ids exact and timestamps naive UTC, and keep the last row per key.
+
+    Returns None for an empty batch. Dates, numbers and strings are cast in SQL.
+    """
+    if df is None or len(df) == 0:
+        return None
+    unknown = [c for c in df.columns if c not in spec.columns]
+    missing = [c for c in spec.required if c not in df.columns]
+    if unknown or missing:
+        raise ValueError(f"batch columns: unknown {unknown}, missing {missing}; expected {list(spec.columns)}")
+    out = {}
+    for name in df.columns:
+        sql_type = spec.columns[name]
+        col = df[name]
+        if sql_type in ("BIGINT", "UBIGINT"):
+            col = _exact_ints(col, name, sql_type)
+        elif sql_type == "TIMESTAMP":
+            col = _timestamps(col)
+        elif sql_type == "JSON":
+            col = col.map(lambda v: v if v is None or isinstance(v, str) else _json(v), na_action="ignore")
+        out[name] = col.reset_index(drop=True)
+    frame = pd.DataFrame(out)
+    # DuckDB would keep the first of two rows with one key, or refuse the batch: the newest row wins.
+    return frame.drop_duplicates(subset=list(spec.key), keep="last").reset_index(drop=True)
+
+
+def _exact_ints(col: pd.Series, name: str, sql_type: str) -> pd.Series:
+    if pd.api.types.is_float_dtype(col):
+        values = col.dropna().to_numpy(dtype=float)
+        if (np.abs(values) >= 2**53).any() or (values != np.floor(values)).any():
+            raise TypeError(f"{name}: float ids lose precision above 2^53; pass Python ints or int64/uint64")
+    try:
+        return pd.Series(pd.array(col, dtype="UInt64" if sql_type == "UBIGINT" else "Int64"), index=col.index)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name}: not a valid {sql_type} id column: {exc}") from exc
+
+
+def _timestamps(col: pd.Series) -> pd.Series:
+    """Naive UTC timestamps from datetimes (aware ones converted) or unix seconds, as Avito's messenger sends."""
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return pd.to_datetime(col, unit="s")
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        return col.dt.tz_convert("UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(col):
+        return col
+    return pd.to_datetime(col, utc=True).dt.tz_localize(None)
+
+
+def _check_ubigint(value: int) -> int:
+    if not 0 <= int(value) < 2**64:
+        raise ValueError(f"booking id out of range: {value}")
+    return int(value)
+
+
+def _as_date(value: date | str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
+def _utc_naive(value: datetime | None) -> datetime:
+    if value is None:
+        return _now()
+    value = pd.Timestamp(value).to_pydatetime()
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _refuse_secrets(payload: Any) -> None:
+    if isinstance(payload, Mapping):
+        for key, value in payload.items():
+            if isinstance(key, str) and _SECRET_KEY.search(key):
+                raise ValueError(f"audit payload key {key!r} looks like a secret; never log credentials")
+            _refuse_secrets(value)
+    elif isinstance(payload, list | tuple):
+        for value in payload:
+            _refuse_secrets(value)

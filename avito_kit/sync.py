@@ -1,0 +1,336 @@
+"""Orchestration only: Avito (through the client) -> rows -> the store, with cursors and progress.
+
+Each kind of data is written in batches, each batch one transaction, and a cursor moves only after what it
+guards is stored: a run killed at any point leaves the store consistent and the next run completes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .aio import run
+from .checks import check_range
+from .client import AvitoApiClient
+from .errors import AvitoBadRequest, AvitoNotFound, AvitoValidationError
+from .store import Store
+
+__all__ = ["DEFAULT_DAYS_AHEAD", "DEFAULT_DAYS_BACK", "SyncReport", "sync", "sync_now"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DAYS_BACK = 365
+DEFAULT_DAYS_AHEAD = 365
+STATS_DAYS_BACK = 270  # items.json itemStatsShallow: "глубина такого запроса ограничена 270 днями"
+BATCH_ITEMS = 100  # listings whose bookings are written in one transaction
+
+
+@dataclass
+class SyncReport:
+    """What one sync did; ``notes`` says where Avito made it deviate from the plan."""
+
+    user_id: int = 0
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    items: int = 0
+    bookings_seen: int = 0
+    bookings_new: int = 0
+    bookings_changed: int = 0
+    bookings_vanished: int = 0
+    chats: int = 0
+    chats_changed: int = 0
+    messages_new: int = 0
+    stats_rows: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, Any]:
+        return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in asdict(self).items()}
+
+    def __str__(self) -> str:
+        lines = [
+            f"Synced account {self.user_id}, nights {self.date_from} .. {self.date_to} in {self.seconds:.1f} s "
+            f"({self.requests} requests)",
+            f"  listings {self.items}; bookings seen {self.bookings_seen} (new {self.bookings_new}, changed "
+            f"{self.bookings_changed}, no longer returned {self.bookings_vanished})",
+            f"  chats {self.chats} ({self.chats_changed} changed); new messages {self.messages_new}; "
+            f"stats rows {self.stats_rows}",
+        ]
+        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+
+async def sync(client: AvitoApiClient, store: Store, date_from: str | dt.date | None = None,
+               date_to: str | dt.date | None = None, progress: bool = True) -> SyncReport:
+    """Bring the store up to date with the account: listings of every status, bookings (unpaid included)
+    for nights ``date_from`` .. ``date_to`` (default a year back to a year ahead), chats of both types,
+    new messages of changed chats, and daily stats. Reads only: no chat is marked read.
+
+    >>> report = await sync(client, Store())
+    """
+    today = dt.date.today()
+    first, last = check_range(date_from or today - dt.timedelta(days=DEFAULT_DAYS_BACK),
+                              date_to or today + dt.timedelta(days=DEFAULT_DAYS_AHEAD),
+                              ("date_from", "date_to"), allow_equal=True)
+    started, requests_before = time.monotonic(), client.requests_sent
+    report = SyncReport(date_from=first, date_to=last)
+    run_id = await asyncio.to_thread(store.begin_sync_run)
+    try:
+        report.user_id = user_id = await client.auth.get_current_user_id()
+        items = [item async for item in client.iter_items()]
+        await asyncio.to_thread(store.upsert_items, items_frame(items), user_id)
+        report.items = len(items)
+        item_ids = [int(item["id"]) for item in items]
+        await _sync_bookings(client, store, user_id, item_ids, first, last, today, report, progress)
+        await _sync_chats(client, store, user_id, report, progress)
+        await _sync_stats(client, store, user_id, item_ids, first, last, today, report)
+    except BaseException as exc:
+        report.requests = client.requests_sent - requests_before
+        await asyncio.to_thread(store.finish_sync_run, run_id, "failed", report.counts(),
+                                f"{type(exc).__name__}: {exc}")
+        raise
+    report.requests = client.requests_sent - requests_before
+    report.seconds = time.monotonic() - started
+    await asyncio.to_thread(store.finish_sync_run, run_id, "ok", report.counts())
+    return report
+
+
+def sync_now(client: AvitoApiClient, store: Store, date_from: str | dt.date | None = None,
+             date_to: str | dt.date | None = None, progress: bool = True) -> SyncReport:
+    """``sync`` for plain code and notebook cells."""
+    return run(sync(client, store, date_from, date_to, progress))
+
+
+# -- bookings ------------------------------------------------------------------------------------------
+
+
+async def _sync_bookings(client, store, user_id, item_ids, first, last, today, report, progress) -> None:
+    window = {"start": first}
+
+    async def fetch(item_id: int) -> tuple[int, dt.date, list[dict]]:
+        start = window["start"]
+        try:
+            return item_id, start, await client.get_item_bookings(item_id, start, last, with_unpaid=True)
+        except (AvitoBadRequest, AvitoValidationError):
+            if start >= today:
+                raise
+            # short-term-rent.json documents the dates as "not in the past": if Avito enforces it, read from
+            # today on and keep the history already in the store.
+            if window["start"] < today:
+                window["start"] = today
+                report.notes.append(f"Avito refused bookings before today; read from {today} instead")
+            if today > last:
+                return item_id, today, []
+            return item_id, today, await client.get_item_bookings(item_id, today, last, with_unpaid=True)
+        except AvitoNotFound:
+            report.notes.append(f"listing {item_id}: bookings not found (404)")
+            return item_id, start, []
+
+    bar = tqdm(total=len(item_ids), desc="bookings", unit="listing", disable=not progress)
+    try:
+        for batch_start in range(0, len(item_ids), BATCH_ITEMS):
+            results = await asyncio.gather(*(fetch(i) for i in item_ids[batch_start:batch_start + BATCH_ITEMS]))
+            await asyncio.to_thread(_store_bookings, store, user_id, results, report)
+            bar.update(len(results))
+    finally:
+        bar.close()
+
+
+def _store_bookings(store: Store, user_id: int, results, report: SyncReport) -> None:
+    observed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = [booking_row(item_id, b) for item_id, _, bookings in results for b in bookings]
+    counts = store.upsert_bookings(bookings_frame(rows), user_id, observed_at)
+    report.bookings_seen += len(rows)
+    report.bookings_new += counts.get("new", 0)
+    report.bookings_changed += counts.get("changed", 0)
+    window_end = report.date_to + dt.timedelta(days=1)  # nights up to date_to: a half-open window
+    for item_id, start, bookings in results:
+        seen = [int(b["avito_booking_id"]) for b in bookings]
+        report.bookings_vanished += store.mark_vanished_bookings(user_id, item_id, start, window_end, seen,
+                                                                 observed_at)
+
+
+# -- chats and messages --------------------------------------------------------------------------------
+
+
+async def _sync_chats(client, store, user_id, report, progress) -> None:
+    chats = [chat async for chat in client.iter_chats()]
+    report.chats = len(chats)
+    known_updated = await asyncio.to_thread(store.chat_updated_map, user_id)
+    changed = [c for c in chats if known_updated.get(c["id"]) != _ts(c.get("updated"))]
+    unchanged = [c for c in chats if c not in changed]
+    report.chats_changed = len(changed)
+    if unchanged:
+        await asyncio.to_thread(store.upsert_chats, chats_frame(unchanged, user_id), user_id)
+    bar = tqdm(total=len(changed), desc="messages", unit="chat", disable=not progress)
+
+    async def fetch(chat: dict) -> tuple[dict, list[dict]]:
+        known = await asyncio.to_thread(store.known_message_ids, chat["id"])
+        fresh = []
+        async for message in client.iter_messages(chat["id"]):
+            if message.get("id") in known:
+                break  # newest first: everything older is stored already
+            fresh.append(message)
+        return chat, fresh
+
+    try:
+        for batch_start in range(0, len(changed), BATCH_ITEMS):
+            results = await asyncio.gather(*(fetch(c) for c in changed[batch_start:batch_start + BATCH_ITEMS]))
+            messages = [message_row(chat["id"], m, user_id) for chat, fresh in results for m in fresh]
+            # Messages first, then the chat rows whose `updated` is the cursor: a crash in between only means
+            # the next run fetches those messages again, never that it skips them.
+            report.messages_new += await asyncio.to_thread(store.upsert_messages, messages_frame(messages),
+                                                           user_id) or 0
+            await asyncio.to_thread(store.upsert_chats, chats_frame([c for c, _ in results], user_id), user_id)
+            bar.update(len(results))
+    finally:
+        bar.close()
+
+
+# -- stats -----------------------------------------------------------------------------------------------
+
+
+async def _sync_stats(client, store, user_id, item_ids, first, last, today, report) -> None:
+    start = max(first, today - dt.timedelta(days=STATS_DAYS_BACK - 1))
+    end = min(last, today)
+    if not item_ids or end < start:
+        return
+    if start > first:
+        report.notes.append(f"stats kept from {start}: Avito looks back at most {STATS_DAYS_BACK} days")
+    stats = await client.get_item_stats(item_ids, start, end)
+    frame = stats_frame(stats, item_ids, start, end)
+    await asyncio.to_thread(store.upsert_item_stats, frame, user_id)
+    report.stats_rows = len(frame)
+
+
+# -- API dicts -> rows -----------------------------------------------------------------------------------
+
+
+def _ts(seconds: int | float | None) -> pd.Timestamp | None:
+    """Avito's unix seconds as a naive UTC timestamp."""
+    return None if seconds is None else pd.Timestamp(int(seconds), unit="s")
+
+
+def items_frame(items: Iterable[dict]) -> pd.DataFrame:
+    rows = [{
+        "item_id": int(item["id"]),
+        "title": item.get("title"),
+        "address": item.get("address"),
+        "status": item.get("status"),
+        "price": item.get("price"),
+        "url": item.get("url"),
+        "category_id": (item.get("category") or {}).get("id"),
+        "category_name": (item.get("category") or {}).get("name"),
+    } for item in items]
+    return pd.DataFrame(rows, columns=["item_id", "title", "address", "status", "price", "url", "category_id",
+                                       "category_name"])
+
+
+BOOKING_COLUMNS = ["booking_id", "item_id", "check_in", "check_out", "nights", "status", "base_price",
+                   "guest_count", "guest_name", "guest_email", "guest_phone"]
+
+
+def booking_row(item_id: int, booking: dict) -> dict:
+    contact = booking.get("contact") or {}
+    check_in = dt.date.fromisoformat(booking["check_in"])
+    check_out = dt.date.fromisoformat(booking["check_out"])
+    return {
+        "booking_id": int(booking["avito_booking_id"]),
+        "item_id": item_id,
+        "check_in": check_in,
+        "check_out": check_out,
+        "nights": booking.get("nights") or (check_out - check_in).days,
+        "status": booking.get("status"),
+        "base_price": booking.get("base_price"),
+        "guest_count": booking.get("guest_count"),
+        "guest_name": contact.get("name"),
+        "guest_email": contact.get("email"),
+        "guest_phone": contact.get("phone"),
+    }
+
+
+def bookings_frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=BOOKING_COLUMNS)
+    # Booking ids reach 2^63: unsigned 64-bit, never float.
+    frame["booking_id"] = frame["booking_id"].astype("uint64")
+    return frame
+
+
+def chats_frame(chats: Iterable[dict], user_id: int) -> pd.DataFrame:
+    rows = []
+    for chat in chats:
+        context = chat.get("context") or {}
+        is_item = context.get("type") == "item"
+        other = next((u for u in chat.get("users") or [] if u.get("id") != user_id), {})
+        last = chat.get("last_message") or {}
+        rows.append({
+            "chat_id": chat["id"],
+            "item_id": (context.get("value") or {}).get("id") if is_item else None,
+            "chat_type": "u2i" if is_item else "u2u",
+            "created": _ts(chat.get("created")),
+            "updated": _ts(chat.get("updated")),
+            "other_user_id": other.get("id"),
+            "other_user_name": other.get("name"),
+            "last_message_text": message_text(last) if last else None,
+            "last_message_at": _ts(last.get("created")),
+            "last_message_direction": last.get("direction"),
+        })
+    return pd.DataFrame(rows, columns=["chat_id", "item_id", "chat_type", "created", "updated", "other_user_id",
+                                       "other_user_name", "last_message_text", "last_message_at",
+                                       "last_message_direction"])
+
+
+def message_text(message: dict) -> str | None:
+    """The readable text of a message; only some types carry ``content.text``."""
+    content = message.get("content") or {}
+    if content.get("text"):
+        return content["text"]
+    for key in ("link", "location"):
+        if isinstance(content.get(key), dict) and content[key].get("text"):
+            return content[key]["text"]
+    if isinstance(content.get("item"), dict):
+        return content["item"].get("title")
+    return None
+
+
+def message_row(chat_id: str, message: dict, user_id: int) -> dict:
+    return {
+        "message_id": message["id"],
+        "chat_id": chat_id,
+        "author_id": message.get("author_id"),
+        "direction": message.get("direction") or ("out" if message.get("author_id") == user_id else "in"),
+        "type": message.get("type"),
+        "text": message_text(message),
+        "created": _ts(message.get("created")),
+        "is_read": message.get("is_read"),
+        "content": json.dumps(message.get("content") or {}, ensure_ascii=False),
+    }
+
+
+def messages_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["message_id", "chat_id", "author_id", "direction", "type", "text",
+                                       "created", "is_read", "content"])
+
+
+def stats_frame(stats: list[dict], item_ids: list[int], start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Every listing x day of the window; days Avito left out (no activity) are zeros."""
+    reported = pd.DataFrame(
+        [{"item_id": int(entry["itemId"]), "date": dt.date.fromisoformat(day["date"]),
+          "uniq_views": day.get("uniqViews") or 0, "uniq_contacts": day.get("uniqContacts") or 0,
+          "uniq_favorites": day.get("uniqFavorites") or 0}
+         for entry in stats for day in entry.get("stats") or []],
+        columns=["item_id", "date", "uniq_views", "uniq_contacts", "uniq_favorites"],
+    )
+    grid = pd.MultiIndex.from_product([item_ids, pd.date_range(start, end).date], names=["item_id", "date"])
+    counters = ["uniq_views", "uniq_contacts", "uniq_favorites"]
+    full = reported.set_index(["item_id", "date"])[counters].reindex(grid, fill_value=0).reset_index()
+    return full.astype({c: "int64" for c in counters})
