@@ -120,8 +120,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run(_write_or_sync(args, client, store))
     if args.command == "demo":
         from .demo import run_demo
+        from .store import Store
 
-        run(run_demo())
+        run(run_demo(Store(args.db)))
         return EXIT_OK
     if args.command == "sandbox":
         from .sandbox import Sandbox

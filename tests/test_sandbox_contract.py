@@ -196,7 +196,8 @@ async def test_calendar_blocks_and_their_errors(api):
         {"date_start": booking["check_in"], "date_end": booking["check_out"], "type": "manual"}]})
     assert conflict.status_code == 409
     overlapping = await api.call("POST", path, json={"bookings": [
-        {"date_start": "2026-09-01", "date_end": "2026-09-05"}, {"date_start": "2026-09-04", "date_end": "2026-09-06"}]})
+        {"date_start": "2026-09-01", "date_end": "2026-09-05"},
+        {"date_start": "2026-09-04", "date_end": "2026-09-06"}]})
     assert overlapping.status_code == 422
     past = await api.call("POST", path, json={"bookings": [{"date_start": "2026-06-01", "date_end": "2026-06-20"}]})
     assert past.status_code == 422

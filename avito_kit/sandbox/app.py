@@ -9,18 +9,18 @@ short-term-rent, messenger); where the specs are silent the choice is noted next
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import itertools
 import json
 import random
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from .data import (
@@ -36,6 +36,23 @@ from .data import (
     new_message_id,
 )
 from .faults import FaultPlan, RateLimiter
+from .params import (
+    Reject,
+    body_date,
+    body_list,
+    bool_param,
+    date_field,
+    date_param,
+    int_param,
+    is_int,
+    list_param,
+    path_int,
+    refuse_overlaps,
+)
+
+if TYPE_CHECKING:
+    from .server import SandboxServer
+    from .transport import SandboxTransport
 
 __all__ = [
     "DEFAULT_RATE_LIMITS",
@@ -59,7 +76,6 @@ ITEM_STATUSES = ("active", "removed", "old", "blocked", "rejected")
 CHAT_TYPES = ("u2i", "u2u", "a2u")
 MESSAGE_MAX_CHARS = 1000
 REDACTED = "***"
-_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ITEMS_ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                       429: "too_many_requests", 500: "internal_error", 502: "bad_gateway",
                       503: "service_unavailable"}
@@ -90,16 +106,6 @@ class SandboxRequest:
     time: float
     status: int | None = None  # None when the connection was refused before processing
     fault: str | None = None  # the injected fault applied, if any
-
-
-class _Reject(Exception):
-    """A request refused with an HTTP error; rendered in the error shape of the endpoint's family."""
-
-    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.fields = fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +155,21 @@ class Sandbox:
     ...     token = (await http.post("/token", data={"grant_type": "client_credentials",
     ...              "client_id": SANDBOX_CLIENT_ID, "client_secret": SANDBOX_CLIENT_SECRET})).json()
 
-    The switches are plain attributes and may be changed between requests. ``blocks``, ``intervals`` and
-    ``prices`` keep what was pushed, per item id, since Avito offers no endpoint to read them back.
+    The world: ``seed`` and ``today`` (default: the real date) fix it; ``n_items`` listings, ``n_chats`` chats
+    of ``messages_per_chat`` messages (1-40 at random when None).
+
+    Keyword switches, also plain attributes that may change between requests:
+    ``client_id``/``client_secret`` the accepted credentials; ``token_ttl`` seconds of the ``clock`` (which
+    also drives rate windows; default ``time.time``); ``enforce_rate_limits`` with ``rate_limits``
+    (operationId -> calls per minute, default ``DEFAULT_RATE_LIMITS``); ``send_retry_after`` adds the
+    undocumented ``Retry-After`` to 429s; ``messages_envelope`` "array" (the spec) or "object";
+    ``refuse_past_bookings_read`` (400 for a bookings window starting before today);
+    ``refuse_past_calendar`` (422 for blocks and prices starting before today); ``error_rate``,
+    ``rate_limit_rate``, ``refuse_rate``, ``drop_rate`` the chances of random faults, drawn from a generator
+    seeded by ``fault_seed`` (derived from ``seed`` when None).
+
+    ``blocks``, ``intervals`` and ``prices`` keep what was pushed, per item id, since Avito offers no
+    endpoint to read them back; ``requests`` logs every request received.
     """
 
     def __init__(
@@ -207,6 +226,7 @@ class Sandbox:
         # Helpers that add data draw from their own generator so they never disturb the world's draws.
         self._helper_rng = random.Random(f"helpers:{seed}")
         self._booking_ids = BookingIds(self._helper_rng)
+        self._latest = max([self.world.anchor, *(chat.updated for chat in self.world.chats.values())])
 
     def __repr__(self) -> str:
         return (f"Sandbox(seed={self.seed}, today={self.today.isoformat()}, items={len(self.world.items)}, "
@@ -326,7 +346,7 @@ class Sandbox:
             rng = self._helper_rng
             guest_id, guest = draw_guest_user(rng)
             chat_id = f"{chat_type}-{rng.getrandbits(128):032x}"
-            chat = Chat(id=chat_id, type=chat_type, created=self._now_after(0), item_id=item.id if item else None,
+            chat = Chat(id=chat_id, type=chat_type, created=self._next_timestamp(), item_id=item.id if item else None,
                         context=item.context(self.user_id) if item else None,
                         users=[self.world.host_user, guest], guest_id=guest_id)
             self.world.chats[chat_id] = chat
@@ -334,14 +354,14 @@ class Sandbox:
                 self._append_message(chat, "in", message_content(rng, "text", "in", item, self.user_id))
             return chat_id
 
-    def transport(self, latency: float = 0.0, sleep: Callable[[float], Any] | None = None) -> Any:
+    def transport(self, latency: float = 0.0, sleep: Callable[[float], Awaitable[object]] | None = None
+                  ) -> SandboxTransport:
         """An ``httpx`` transport running this sandbox in-process (see ``SandboxTransport``)."""
         from .transport import SandboxTransport
 
-        return SandboxTransport(self, latency=latency) if sleep is None else SandboxTransport(
-            self, latency=latency, sleep=sleep)
+        return SandboxTransport(self, latency=latency, sleep=sleep or asyncio.sleep)
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0) -> Any:
+    def serve(self, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0) -> SandboxServer:
         """Serve this sandbox over HTTP/1.1 on ``host:port`` in a daemon thread; returns a ``SandboxServer``
         (a context manager with ``.base_url`` and ``.close()``)."""
         from .server import SandboxServer
@@ -360,8 +380,8 @@ class Sandbox:
         with self._lock:
             route, path_params = _match(method, path)
             record = SandboxRequest(method=method, path=path, query={k: ",".join(v) for k, v in params.items()},
-                                   body=_redacted(payload), operation=route.operation if route else None,
-                                   time=self.clock())
+                                    body=_redacted(payload), operation=route.operation if route else None,
+                                    time=self.clock())
             self.requests.append(record)
             fault = self._faults.next_for(path, refuse_rate=self.refuse_rate, error_rate=self.error_rate,
                                           rate_limit_rate=self.rate_limit_rate, drop_rate=self.drop_rate)
@@ -407,7 +427,7 @@ class Sandbox:
                 extra_headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining)}
         try:
             status, body = getattr(self, route.handler)(path_params, query, payload)
-        except _Reject as reject:
+        except Reject as reject:
             response = _error(route.family, reject.status, reject.message, reject.fields)
         else:
             response = _json_response(status, body)
@@ -428,34 +448,35 @@ class Sandbox:
     # ---- shared checks ----------------------------------------------------------------------------------
 
     def _check_user(self, path_params: dict[str, str], status: int = 403) -> None:
-        user_id = _path_int(path_params["user_id"], "user_id")
+        user_id = path_int(path_params["user_id"], "user_id")
         if user_id != self.user_id:
-            raise _Reject(status, "user_id does not match the token's account")
+            raise Reject(status, "user_id does not match the token's account")
 
     def _owned_item(self, raw: Any, name: str = "item_id") -> Item:
-        item_id = _path_int(raw, name) if isinstance(raw, str) else raw
+        item_id = path_int(raw, name) if isinstance(raw, str) else raw
         item = self.world.items_by_id.get(item_id)
         if item is None:
-            raise _Reject(404, f"item {item_id} not found")
+            raise Reject(404, f"item {item_id} not found")
         return item
 
     def _chat(self, path_params: dict[str, str]) -> Chat:
         self._check_user(path_params)
         chat = self.world.chats.get(path_params["chat_id"])
         if chat is None:
-            raise _Reject(404, "chat not found")
+            raise Reject(404, "chat not found")
         return chat
 
     def _refuse_past(self, day: date, field_name: str) -> None:
         if self.refuse_past_calendar and day < self.today:
-            raise _Reject(422, "dates in the past are not allowed", {field_name: "date is in the past"})
+            raise Reject(422, "dates in the past are not allowed", {field_name: "date is in the past"})
 
-    def _now_after(self, last: int) -> int:
-        # A fake clock may sit far behind the generated history: a new message must still be the newest.
-        return max(int(self.clock()), last + 1)
+    def _next_timestamp(self) -> int:
+        # A fake clock may sit far behind the generated history: what happens now must still be the newest.
+        self._latest = max(int(self.clock()), self._latest + 1)
+        return self._latest
 
     def _append_message(self, chat: Chat, direction: str, content: dict[str, Any]) -> dict[str, Any]:
-        created = self._now_after(chat.updated)
+        created = self._next_timestamp()
         message = {
             "id": new_message_id(self._helper_rng),
             "author_id": self.user_id if direction == "out" else chat.guest_id,
@@ -469,7 +490,7 @@ class Sandbox:
         chat.messages.append(message)
         return message
 
-    # ---- handlers: each returns (status, body) or raises _Reject ----------------------------------------
+    # ---- handlers: each returns (status, body) or raises Reject ----------------------------------------
 
     def _issue_token(self, _: dict[str, str], __: dict[str, list[str]], form: Any) -> tuple[int, Any]:
         # The /token error body is undocumented: these follow OAuth 2 (RFC 6749 section 5.2).
@@ -492,13 +513,13 @@ class Sandbox:
 
     def _list_items(self, _: dict[str, str], query: dict[str, list[str]], __: Any) -> tuple[int, Any]:
         # getItemsInfo: per_page "целое число больше 0 и меньше 100"; status a comma list, default active.
-        per_page = _int_param(query, "per_page", 25, 1, 99)
-        page = _int_param(query, "page", 1, 1, None)
-        statuses = _list_param(query, "status") or ["active"]
+        per_page = int_param(query, "per_page", 25, 1, 99)
+        page = int_param(query, "page", 1, 1, None)
+        statuses = list_param(query, "status") or ["active"]
         unknown = [s for s in statuses if s not in ITEM_STATUSES]
         if unknown:
-            raise _Reject(400, f"unknown status {unknown[0]!r}")
-        category = _int_param(query, "category", None, None, None)
+            raise Reject(400, f"unknown status {unknown[0]!r}")
+        category = int_param(query, "category", None, None, None)
         selected = [item for item in self.world.items
                     if item.status in statuses and (category is None or category == 24)]
         start = (page - 1) * per_page
@@ -512,15 +533,15 @@ class Sandbox:
     def _list_bookings(self, path_params: dict[str, str], query: dict[str, list[str]], _: Any) -> tuple[int, Any]:
         self._check_user(path_params)
         item = self._owned_item(path_params["item_id"])
-        date_start = _date_param(query, "date_start")
-        date_end = _date_param(query, "date_end")
+        date_start = date_param(query, "date_start")
+        date_end = date_param(query, "date_end")
         if date_end < date_start:
-            raise _Reject(422, "date_end is before date_start", {"date_end": "before date_start"})
+            raise Reject(422, "date_end is before date_start", {"date_end": "before date_start"})
         if self.refuse_past_bookings_read and date_start < self.today:
             # short-term-rent.json: date_start "не в прошлом"; whether Avito enforces it is unknown.
-            raise _Reject(400, "date_start must not be in the past")
-        with_unpaid = _bool_param(query, "with_unpaid", False)
-        _bool_param(query, "skip_error", False)
+            raise Reject(400, "date_start must not be in the past")
+        with_unpaid = bool_param(query, "with_unpaid", False)
+        bool_param(query, "skip_error", False)
         first, last = date_start.isoformat(), date_end.isoformat()
         found = [b for b in self.world.bookings.get(item.id, ())
                  if b["check_in"] <= last and b["check_out"] > first
@@ -530,60 +551,60 @@ class Sandbox:
     def _put_blocks(self, path_params: dict[str, str], _: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         self._check_user(path_params)
         item = self._owned_item(path_params["item_id"])
-        entries = _body_list(body, "bookings")
+        entries = body_list(body, "bookings")
         blocks = []
         for index, entry in enumerate(entries):
             where = f"bookings[{index}]"
             if not isinstance(entry, dict):
-                raise _Reject(422, "each booking must be an object", {where: "not an object"})
-            start = _date_field(entry, "date_start", where)
-            end = _date_field(entry, "date_end", where)
+                raise Reject(422, "each booking must be an object", {where: "not an object"})
+            start = date_field(entry, "date_start", where)
+            end = date_field(entry, "date_end", where)
             if end <= start:
-                raise _Reject(422, "date_end must be after date_start (it is an open end)",
+                raise Reject(422, "date_end must be after date_start (it is an open end)",
                               {f"{where}.date_end": "not after date_start"})
             self._refuse_past(start, f"{where}.date_start")
             kind = entry.get("type")
             if kind not in (None, "manual", "booking"):
-                raise _Reject(422, "type must be manual or booking", {f"{where}.type": "unknown value"})
+                raise Reject(422, "type must be manual or booking", {f"{where}.type": "unknown value"})
             comment = entry.get("comment")
             if comment is not None and not isinstance(comment, str):
-                raise _Reject(422, "comment must be a string", {f"{where}.comment": "not a string"})
+                raise Reject(422, "comment must be a string", {f"{where}.comment": "not a string"})
             blocks.append({"date_start": start.isoformat(), "date_end": end.isoformat(), "type": kind,
                            "comment": comment})
-        _refuse_overlaps(blocks, "bookings")
+        refuse_overlaps(blocks, "bookings")
         for block in blocks:
             for booking in self.world.bookings.get(item.id, ()):
                 if (booking["status"] == "active" and booking["check_in"] < block["date_end"]
                         and booking["check_out"] > block["date_start"]):
                     # All or nothing: "На заданные даты есть оплаченные брони", nothing is closed.
-                    raise _Reject(409, f"dates overlap the paid booking {booking['avito_booking_id']}")
+                    raise Reject(409, f"dates overlap the paid booking {booking['avito_booking_id']}")
         # Replace, not merge: the item's manual blocks become exactly this set (NOTES.md: undocumented).
         self.blocks[item.id] = blocks
         return 200, {"result": "success"}
 
     def _put_intervals(self, _: dict[str, str], query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-        _bool_param(query, "skip_error", False)
+        bool_param(query, "skip_error", False)
         if not isinstance(body, dict):
-            raise _Reject(400, "JSON object body required")
+            raise Reject(400, "JSON object body required")
         item_id = body.get("item_id")
-        if not _is_int(item_id):
-            raise _Reject(422, "item_id must be an integer", {"item_id": "not an integer"})
+        if not is_int(item_id):
+            raise Reject(422, "item_id must be an integer", {"item_id": "not an integer"})
         item = self._owned_item(item_id)
         intervals = []
-        for index, entry in enumerate(_body_list(body, "intervals")):
+        for index, entry in enumerate(body_list(body, "intervals")):
             where = f"intervals[{index}]"
             if not isinstance(entry, dict):
-                raise _Reject(422, "each interval must be an object", {where: "not an object"})
-            start = _date_field(entry, "date_start", where)
-            end = _date_field(entry, "date_end", where)
+                raise Reject(422, "each interval must be an object", {where: "not an object"})
+            start = date_field(entry, "date_start", where)
+            end = date_field(entry, "date_end", where)
             if end <= start:
-                raise _Reject(422, "date_end must be after date_start (it is an open end)",
+                raise Reject(422, "date_end must be after date_start (it is an open end)",
                               {f"{where}.date_end": "not after date_start"})
             quota = entry.get("open")
-            if not _is_int(quota) or quota <= 0:
-                raise _Reject(422, "open is a quota and must be > 0", {f"{where}.open": "must be > 0"})
+            if not is_int(quota) or quota <= 0:
+                raise Reject(422, "open is a quota and must be > 0", {f"{where}.open": "must be > 0"})
             intervals.append({"date_start": start.isoformat(), "date_end": end.isoformat(), "open": quota})
-        _refuse_overlaps(intervals, "intervals")
+        refuse_overlaps(intervals, "intervals")
         # The request is the whole availability of the coming year: what it leaves out is closed.
         self.intervals[item.id] = intervals
         return 200, {"result": "success"}
@@ -591,16 +612,16 @@ class Sandbox:
     def _put_prices(self, path_params: dict[str, str], query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         self._check_user(path_params)
         item = self._owned_item(path_params["item_id"])
-        _bool_param(query, "skip_error", False)
+        bool_param(query, "skip_error", False)
         updates: list[tuple[date, date, dict[str, int]]] = []
-        for index, entry in enumerate(_body_list(body, "prices")):
+        for index, entry in enumerate(body_list(body, "prices")):
             where = f"prices[{index}]"
             if not isinstance(entry, dict):
-                raise _Reject(422, "each price must be an object", {where: "not an object"})
-            start = _date_field(entry, "date_from", where)
-            end = _date_field(entry, "date_to", where)  # inclusive
+                raise Reject(422, "each price must be an object", {where: "not an object"})
+            start = date_field(entry, "date_from", where)
+            end = date_field(entry, "date_to", where)  # inclusive
             if end < start:
-                raise _Reject(422, "date_to is before date_from", {f"{where}.date_to": "before date_from"})
+                raise Reject(422, "date_to is before date_from", {f"{where}.date_to": "before date_from"})
             self._refuse_past(start, f"{where}.date_from")
             values: dict[str, int] = {}
             for name, low, high in (("night_price", 1, None), ("minimal_duration", 1, 30),
@@ -608,12 +629,12 @@ class Sandbox:
                 if name not in entry:
                     continue
                 value = entry[name]
-                if not _is_int(value) or value < low or (high is not None and value > high):
+                if not is_int(value) or value < low or (high is not None and value > high):
                     bounds = f"{low}..{high}" if high is not None else f">= {low}"
-                    raise _Reject(422, f"{name} must be an integer {bounds}", {f"{where}.{name}": bounds})
+                    raise Reject(422, f"{name} must be an integer {bounds}", {f"{where}.{name}": bounds})
                 values[name] = value
             if "night_price" not in values:
-                raise _Reject(422, "night_price is required", {f"{where}.night_price": "required"})
+                raise Reject(422, "night_price is required", {f"{where}.night_price": "required"})
             updates.append((start, end, values))
         per_day = self.prices.setdefault(item.id, {})
         for start, end, values in updates:
@@ -623,14 +644,14 @@ class Sandbox:
 
     def _list_chats(self, path_params: dict[str, str], query: dict[str, list[str]], _: Any) -> tuple[int, Any]:
         self._check_user(path_params)
-        limit = _int_param(query, "limit", 100, 1, 100)
-        offset = _int_param(query, "offset", 0, 0, 1000)
-        chat_types = _list_param(query, "chat_types") or ["u2i"]  # messenger.json: default u2i only
+        limit = int_param(query, "limit", 100, 1, 100)
+        offset = int_param(query, "offset", 0, 0, 1000)
+        chat_types = list_param(query, "chat_types") or ["u2i"]  # messenger.json: default u2i only
         unknown = [t for t in chat_types if t not in CHAT_TYPES]
         if unknown:
-            raise _Reject(400, f"unknown chat type {unknown[0]!r}")
-        item_ids = {_path_int(raw, "item_ids") for raw in _list_param(query, "item_ids")}
-        unread_only = _bool_param(query, "unread_only", False)
+            raise Reject(400, f"unknown chat type {unknown[0]!r}")
+        item_ids = {path_int(raw, "item_ids") for raw in list_param(query, "item_ids")}
+        unread_only = bool_param(query, "unread_only", False)
         chats = [chat for chat in self.world.chats.values()
                  if chat.type in chat_types
                  and (not item_ids or chat.item_id in item_ids)
@@ -643,8 +664,8 @@ class Sandbox:
 
     def _list_messages(self, path_params: dict[str, str], query: dict[str, list[str]], _: Any) -> tuple[int, Any]:
         chat = self._chat(path_params)
-        limit = _int_param(query, "limit", 100, 1, 100)
-        offset = _int_param(query, "offset", 0, 0, 1000)
+        limit = int_param(query, "limit", 100, 1, 100)
+        offset = int_param(query, "offset", 0, 0, 1000)
         newest_first = chat.messages[::-1][offset:offset + limit]
         # messenger.json says a bare array; several clients read {"messages": [...]}: both are servable.
         return 200, newest_first if self.messages_envelope == "array" else {"messages": newest_first}
@@ -652,12 +673,12 @@ class Sandbox:
     def _send_message(self, path_params: dict[str, str], _: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         chat = self._chat(path_params)
         if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
-            raise _Reject(400, 'body must be {"message": {"text": ...}, "type": "text"}')
+            raise Reject(400, 'body must be {"message": {"text": ...}, "type": "text"}')
         if body.get("type", "text") != "text":
-            raise _Reject(400, "only text messages can be sent")
+            raise Reject(400, "only text messages can be sent")
         text = body["message"].get("text")
         if not isinstance(text, str) or not 1 <= len(text) <= MESSAGE_MAX_CHARS:
-            raise _Reject(400, f"text must be 1..{MESSAGE_MAX_CHARS} characters")
+            raise Reject(400, f"text must be 1..{MESSAGE_MAX_CHARS} characters")
         message = self._append_message(chat, "out", {"text": text})
         return 200, {key: message[key] for key in ("id", "content", "created", "direction", "type")}
 
@@ -671,24 +692,24 @@ class Sandbox:
     def _item_stats(self, path_params: dict[str, str], _: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         self._check_user(path_params, status=404)  # itemStatsShallow: 404 "Неверный user_id в запросе"
         if not isinstance(body, dict):
-            raise _Reject(400, "JSON object body required")
-        date_from = _stats_date(body, "dateFrom")
-        date_to = _stats_date(body, "dateTo")
+            raise Reject(400, "JSON object body required")
+        date_from = body_date(body, "dateFrom")
+        date_to = body_date(body, "dateTo")
         if date_to < date_from:
-            raise _Reject(400, "dateTo is before dateFrom")
+            raise Reject(400, "dateTo is before dateFrom")
         if date_from < self.today - timedelta(days=STATS_MAX_DAYS_BACK):
-            raise _Reject(400, f"dateFrom is more than {STATS_MAX_DAYS_BACK} days back")
+            raise Reject(400, f"dateFrom is more than {STATS_MAX_DAYS_BACK} days back")
         item_ids = body.get("itemIds")
-        if not isinstance(item_ids, list) or not item_ids or not all(_is_int(i) for i in item_ids):
-            raise _Reject(400, "itemIds must be a non-empty list of integers")
+        if not isinstance(item_ids, list) or not item_ids or not all(is_int(i) for i in item_ids):
+            raise Reject(400, "itemIds must be a non-empty list of integers")
         if len(item_ids) > STATS_MAX_ITEMS:
-            raise _Reject(400, f"at most {STATS_MAX_ITEMS} itemIds per request")
+            raise Reject(400, f"at most {STATS_MAX_ITEMS} itemIds per request")
         fields = body.get("fields") or ["uniqViews", "uniqContacts", "uniqFavorites"]
         if not isinstance(fields, list) or any(f not in STATS_FIELDS for f in fields):
-            raise _Reject(400, f"fields must be a list of {', '.join(STATS_FIELDS)}")
+            raise Reject(400, f"fields must be a list of {', '.join(STATS_FIELDS)}")
         grouping = body.get("periodGrouping", "day")
         if grouping not in ("day", "week", "month"):
-            raise _Reject(400, "periodGrouping must be day, week or month")
+            raise Reject(400, "periodGrouping must be day, week or month")
         result = []
         for item_id in dict.fromkeys(item_ids):
             if item_id not in self.world.items_by_id:
@@ -774,98 +795,6 @@ def _redacted(payload: Any) -> Any:
 
 def _as_date(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _parse_date(value: Any) -> date | None:
-    if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _path_int(raw: str, name: str) -> int:
-    if not raw.isdigit():
-        raise _Reject(400, f"{name} must be a positive integer")
-    return int(raw)
-
-
-def _single(query: dict[str, list[str]], name: str) -> str | None:
-    values = query.get(name)
-    return values[-1] if values else None
-
-
-def _int_param(query: dict[str, list[str]], name: str, default: int | None, low: int | None,
-               high: int | None) -> int | None:
-    raw = _single(query, name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _Reject(400, f"{name} must be an integer") from None
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise _Reject(400, f"{name} must be between {low} and {high}" if high is not None else f"{name} < {low}")
-    return value
-
-
-def _bool_param(query: dict[str, list[str]], name: str, default: bool) -> bool:
-    raw = _single(query, name)
-    if raw is None:
-        return default
-    if raw.lower() not in ("true", "false", "1", "0"):
-        raise _Reject(400, f"{name} must be true or false")
-    return raw.lower() in ("true", "1")
-
-
-def _list_param(query: dict[str, list[str]], name: str) -> list[str]:
-    # Both "a,b" (the specs' examples) and repeated parameters are accepted.
-    return [part for raw in query.get(name, ()) for part in raw.split(",") if part]
-
-
-def _date_param(query: dict[str, list[str]], name: str) -> date:
-    raw = _single(query, name)
-    if raw is None:
-        raise _Reject(400, f"{name} is required")
-    parsed = _parse_date(raw)
-    if parsed is None:
-        raise _Reject(400, f"{name} must be a date YYYY-MM-DD")
-    return parsed
-
-
-def _date_field(entry: dict[str, Any], name: str, where: str) -> date:
-    parsed = _parse_date(entry.get(name))
-    if parsed is None:
-        raise _Reject(422, f"{name} must be a date YYYY-MM-DD", {f"{where}.{name}": "not a date YYYY-MM-DD"})
-    return parsed
-
-
-def _stats_date(body: dict[str, Any], name: str) -> date:
-    parsed = _parse_date(body.get(name))
-    if parsed is None:
-        raise _Reject(400, f"{name} must be a date YYYY-MM-DD")
-    return parsed
-
-
-def _body_list(body: Any, name: str) -> list[Any]:
-    if not isinstance(body, dict):
-        raise _Reject(400, "JSON object body required")
-    value = body.get(name)
-    if not isinstance(value, list):
-        raise _Reject(422, f"{name} must be a list", {name: "required list"})
-    return value
-
-
-def _refuse_overlaps(ranges: Iterable[dict[str, Any]], name: str) -> None:
-    ordered = sorted(enumerate(ranges), key=lambda pair: pair[1]["date_start"])
-    for (_, previous), (index, current) in itertools.pairwise(ordered):
-        if current["date_start"] < previous["date_end"]:
-            raise _Reject(422, f"{name} overlap each other", {f"{name}[{index}]": "overlaps another range"})
 
 
 def _period_start(day: date, grouping: str) -> date:

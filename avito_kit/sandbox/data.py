@@ -21,7 +21,6 @@ __all__ = ["Account", "Chat", "Item", "World", "generate_world"]
 BIG_BOOKING_ID_BASE = 9_007_199_254_740_993
 HISTORY_DAYS = 365  # bookings span a year before and a year after today
 STATS_DAYS = 270  # itemStatsShallow: "глубина такого запроса ограничена 270 днями"
-STATS_FIELDS = ("uniqViews", "uniqContacts", "uniqFavorites")
 
 # (city, URL slug, latitude, longitude, streets)
 CITIES: tuple[tuple[str, str, float, float, tuple[str, ...]], ...] = (
@@ -220,6 +219,7 @@ class World:
     items: list[Item]
     bookings: dict[int, list[dict[str, Any]]]  # item id -> spec-shaped bookings, by check_in
     chats: dict[str, Chat]
+    items_by_id: dict[int, Item] = field(init=False, repr=False)
     _stats_cache: dict[int, dict[date, dict[str, int]]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -273,7 +273,7 @@ def _draw_items(rng: random.Random, n_items: int, today: date) -> list[Item]:
     statuses = ["active"] * n_items
     if n_items >= 4:
         # "mostly active plus a couple removed/old/blocked", in seeded positions
-        odd = ["removed", "old", "blocked"] + ["removed", "old", "blocked"] * (n_items // 12)
+        odd = [("removed", "old", "blocked")[i % 3] for i in range(max(3, n_items // 8))]
         for position, status in zip(rng.sample(range(n_items), len(odd)), odd, strict=True):
             statuses[position] = status
     ids: set[int] = set()
@@ -334,8 +334,8 @@ class BookingIds:
     def next(self) -> int:
         roll = self._rng.random()
         if roll < 0.05:
-            self._next_big += 1
-            return BIG_BOOKING_ID_BASE + self._next_big
+            self._next_big += 2  # odd numbers above 2^53: none of them survives a float
+            return BIG_BOOKING_ID_BASE + self._next_big - 2
         self._next_small += 1 + int(roll * 97)
         return self._next_small
 

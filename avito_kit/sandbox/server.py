@@ -9,8 +9,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, TextIO
+
+from .app import SandboxResponse
 
 if TYPE_CHECKING:
     from .app import Sandbox
@@ -20,6 +23,7 @@ __all__ = ["SandboxServer", "serve_forever"]
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: httpx reuses connections
+    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
     server: _Server
 
     def _serve(self) -> None:
@@ -28,7 +32,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.latency > 0:
             time.sleep(self.server.latency)
         path, _, query = self.path.partition("?")
-        answer = self.server.sandbox.handle(self.command, path, query, dict(self.headers.items()), body)
+        try:
+            answer = self.server.sandbox.handle(self.command, path, query, dict(self.headers.items()), body)
+        except Exception:  # a sandbox bug: answer 500 like a real server and keep the thread alive
+            traceback.print_exc()
+            answer = SandboxResponse(500, {"Content-Type": "application/json"},
+                                     b'{"error":{"code":500,"message":"sandbox failure"}}')
         if answer.fault in ("refuse", "drop"):
             self.close_connection = True  # no status line at all: the client sees the connection die
             return
@@ -68,7 +77,9 @@ class SandboxServer:
         self._server = _Server((host, port), sandbox, latency)
         self.host, self.port = self._server.server_address[:2]
         self.base_url = f"http://{self.host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="avito-sandbox", daemon=True)
+        # a short poll interval keeps close() quick (shutdown waits for the loop to notice)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="avito-sandbox", daemon=True)
         self._thread.start()
 
     def __repr__(self) -> str:
