@@ -26,5 +26,11 @@ lint: $(STAMP)
 sandbox: $(STAMP)
 	$(BIN)/avito-kit sandbox --port 8765
 
+lab: $(STAMP)
+	$(BIN)/jupyter lab --allow-root --no-browser notebooks/
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache data/*.duckdb data/*.duckdb.wal

@@ -19,7 +19,7 @@ import pandas as pd
 
 from .checks import check_chat_id, check_id, check_range, check_text
 from .client import AvitoApiClient
-from .errors import AvitoConflict, AvitoError
+from .errors import AvitoConflict
 from .store import Store
 from .sync import message_row, messages_frame
 
@@ -67,7 +67,8 @@ def plan_block(store: Store, item_id: int, date_from, date_to, comment: str | No
     item_id, first, last, today = _checked(store, item_id, date_from, date_to, today)
     blocks = _merge([*_blocks(store, item_id), {"date_start": first, "date_end": last, "comment": comment}])
     plan = Plan("block", item_id, first, last, blocks, _push_set(blocks, today))
-    plan.conflicts = _active_bookings(store, item_id, first, last)
+    # Only the nights pushed can clash: past ones are kept locally but never sent (Avito refuses the past).
+    plan.conflicts = _active_bookings(store, item_id, max(first, today), last)
     return plan
 
 
@@ -97,7 +98,7 @@ async def apply_plan(client: AvitoApiClient, store: Store, plan: Plan) -> str:
     except AvitoConflict as exc:
         store.audit_finish(audit_id, "refused", str(exc))
         raise
-    except (AvitoError, OSError) as exc:
+    except Exception as exc:  # whatever stopped it, the pending row must not stay pending
         store.audit_finish(audit_id, "failed", str(exc))
         raise
     user_id = await client.auth.get_current_user_id()
@@ -105,7 +106,7 @@ async def apply_plan(client: AvitoApiClient, store: Store, plan: Plan) -> str:
     if plan.availability_payload is not None:
         try:
             await client.update_item_availability(plan.item_id, plan.availability_payload)
-        except (AvitoError, OSError) as exc:
+        except Exception as exc:
             store.audit_finish(audit_id, "partial", f"blocks pushed; availability failed: {exc}")
             raise
     store.audit_finish(audit_id, "ok")
@@ -119,7 +120,7 @@ async def send_reply(client: AvitoApiClient, store: Store, chat_id: str, text: s
     audit_id = store.audit_begin("reply", chat_id, {"text": text})
     try:
         sent = await client.send_message(chat_id, text)
-    except (AvitoError, OSError) as exc:
+    except Exception as exc:
         store.audit_finish(audit_id, "failed", str(exc))
         raise
     user_id = await client.auth.get_current_user_id()
@@ -146,8 +147,13 @@ def _checked(store: Store, item_id, date_from, date_to, today) -> tuple[int, dt.
 
 def _blocks(store: Store, item_id: int) -> list[dict]:
     frame = store.calendar_blocks(item_id)
-    return [{"date_start": _date(r.date_start), "date_end": _date(r.date_end), "comment": r.comment}
+    return [{"date_start": _date(r.date_start), "date_end": _date(r.date_end), "comment": _text(r.comment)}
             for r in frame.itertuples()]
+
+
+def _text(value) -> str | None:
+    """A nullable text column read through pandas: NULL may come back as NaN, which is no JSON and no comment."""
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
 def _date(value) -> dt.date:
@@ -207,7 +213,8 @@ def _active_bookings(store: Store, item_id: int, first: dt.date, last: dt.date) 
         "WHERE item_id = ? AND status = 'active' AND check_in < ? AND check_out > ? ORDER BY check_in",
         [item_id, last, first],
     )
-    return [{**r, "check_in": _date(r["check_in"]), "check_out": _date(r["check_out"])}
+    return [{**r, "check_in": _date(r["check_in"]), "check_out": _date(r["check_out"]),
+             "guest_name": _text(r["guest_name"])}
             for r in frame.to_dict("records")]
 
 

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
+
+import duckdb
 
 from .aio import run
 from .errors import AvitoError, MissingCredentialsError
@@ -39,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     actions = calendar.add_subparsers(dest="action", required=True, parser_class=_Parser)
     for name, text in (("block", "close nights FROM <= night < TO"), ("open", "open nights FROM <= night < TO")):
         action = actions.add_parser(name, help=text)
-        action.add_argument("item_id")
+        action.add_argument("item_id", metavar="ITEM_ID")
         action.add_argument("date_from", metavar="FROM")
         action.add_argument("date_to", metavar="TO")
         if name == "block":
@@ -47,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("--yes", action="store_true", help="send without asking")
 
     reply = commands.add_parser("reply", help="send a message to a guest")
-    reply.add_argument("chat_id")
-    reply.add_argument("text")
+    reply.add_argument("chat_id", metavar="CHAT_ID")
+    reply.add_argument("text", metavar="TEXT")
     reply.add_argument("--yes", action="store_true", help="send without asking")
 
     commands.add_parser("demo", help="sync the embedded sandbox into the store and print a summary")
@@ -63,17 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    # Retries are logged as warnings; on the command line only -v shows them: a failure is one line.
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(message)s")
     try:
         return _dispatch(args)
     except (ValueError, MissingCredentialsError) as exc:
-        print(f"avito-kit: {exc}", file=sys.stderr)
+        print(f"avito-kit: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    except (AvitoError, OSError) as exc:
-        print(f"avito-kit: {exc}", file=sys.stderr)
+    except (AvitoError, OSError, duckdb.Error) as exc:
+        print(f"avito-kit: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _confirm(preview: str, yes: bool) -> None:
@@ -83,7 +92,11 @@ def _confirm(preview: str, yes: bool) -> None:
         return
     if not sys.stdin.isatty():
         raise ValueError("no terminal to confirm on: add --yes to send")
-    if input("Send this to Avito? [y/N] ").strip().lower() not in ("y", "yes", "д", "да"):
+    try:
+        answer = input("Send this to Avito? [y/N] ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes", "д", "да"):
         raise ValueError("cancelled: nothing was sent")
 
 
@@ -103,21 +116,35 @@ def _sandbox():
     return Sandbox()
 
 
+def _db_path(args: argparse.Namespace) -> Path:
+    """The file ``Store(args.db)`` opens, to know whether it exists before opening (and so creating) it."""
+    from .store import DEFAULT_DB_PATH
+
+    return Path(args.db or os.environ.get("AVITO_KIT_DB") or DEFAULT_DB_PATH).expanduser()
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("sync", "calendar", "reply"):
-        from .checks import check_chat_id, check_range, check_text
+        from .checks import check_chat_id, check_id, check_range, check_text
         from .store import Store
+        from .sync import sync_window
 
         # Every argument is checked before a client, a request or the database is touched.
-        if args.command == "sync" and (args.date_from or args.date_to):
-            check_range(args.date_from or args.date_to, args.date_to or args.date_from, ("--from", "--to"),
-                        allow_equal=True)
-        if args.command == "reply":
+        if args.command == "sync":
+            sync_window(args.date_from, args.date_to, names=("--from", "--to"))
+        elif args.command == "calendar":
+            check_id(args.item_id, "ITEM_ID")
+            check_range(args.date_from, args.date_to, ("FROM", "TO"))
+            if not _db_path(args).exists():
+                raise ValueError(f"listing {args.item_id} is not in the store ({_db_path(args)} does not exist); "
+                                 "run `avito-kit sync` first")
+        else:
             check_chat_id(args.chat_id)
             check_text(args.text)
-        store = Store(args.db)
-        client = _client(args)
-        return run(_write_or_sync(args, client, store))
+        client = _client(args)  # missing credentials stop here, before the database file is created
+        if args.command == "reply":
+            _confirm(f"Reply in chat {args.chat_id}:\n{args.text}", args.yes)
+        return run(_write_or_sync(args, client, Store(args.db)))
     if args.command == "demo":
         from .demo import run_demo
         from .store import Store
@@ -139,7 +166,8 @@ async def _write_or_sync(args, client, store) -> int:
 
     async with client:
         if args.command == "sync":
-            report = await sync(client, store, args.date_from, args.date_to, progress=not args.no_progress)
+            progress = not args.no_progress and sys.stderr.isatty()  # bars only for a person watching
+            report = await sync(client, store, args.date_from, args.date_to, progress=progress)
             print(report)
         elif args.command == "calendar":
             if args.action == "block":
@@ -150,8 +178,7 @@ async def _write_or_sync(args, client, store) -> int:
                 raise ValueError(plan.describe().replace("\n", "; "))
             _confirm(plan.describe(), args.yes)
             print(f"Avito accepted: {await actions.apply_plan(client, store, plan)}")
-        else:
-            _confirm(f"Reply in chat {args.chat_id}:\n{args.text}", args.yes)
+        else:  # confirmed before the store was opened
             sent = await actions.send_reply(client, store, args.chat_id, args.text)
             print(f"Sent message {sent.get('id')} in chat {args.chat_id}")
     return EXIT_OK

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
 from .auth import AvitoAuth, resolve_credentials
@@ -31,9 +33,10 @@ def open_client(*, base_url: str | None = None, sandbox: Sandbox | None = None, 
     sandbox = sandbox or Sandbox()
     transport = sandbox.transport()
     # A sandbox token is cached in a folder of its own: it must never displace a real account's token.
-    cache_dir = tempfile.TemporaryDirectory(prefix="avito_kit_sandbox_")
+    cache_dir = tempfile.mkdtemp(prefix="avito_kit_sandbox_")
     auth = AvitoAuth(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=SANDBOX_BASE_URL, transport=transport,
-                     cache_path=Path(cache_dir.name) / ".avito_token_cache.json")
+                     cache_path=Path(cache_dir) / ".avito_token_cache.json")
     client = AvitoApiClient(auth, transport=transport, **client_options)
-    client.sandbox, client._sandbox_cache_dir = sandbox, cache_dir  # the folder lives as long as the client
+    client.sandbox = sandbox
+    weakref.finalize(client, shutil.rmtree, cache_dir, True)  # the folder lives as long as the client
     return client

@@ -24,7 +24,7 @@ from .client import AvitoApiClient
 from .errors import AvitoBadRequest, AvitoNotFound, AvitoValidationError
 from .store import Store
 
-__all__ = ["DEFAULT_DAYS_AHEAD", "DEFAULT_DAYS_BACK", "SyncReport", "sync", "sync_now"]
+__all__ = ["DEFAULT_DAYS_AHEAD", "DEFAULT_DAYS_BACK", "SyncReport", "sync", "sync_now", "sync_window"]
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +78,7 @@ async def sync(client: AvitoApiClient, store: Store, date_from: str | dt.date | 
     >>> report = await sync(client, Store())
     """
     today = dt.date.today()
-    first, last = check_range(date_from or today - dt.timedelta(days=DEFAULT_DAYS_BACK),
-                              date_to or today + dt.timedelta(days=DEFAULT_DAYS_AHEAD),
-                              ("date_from", "date_to"), allow_equal=True)
+    first, last = sync_window(date_from, date_to, today)
     started, requests_before = time.monotonic(), client.requests_sent
     report = SyncReport(date_from=first, date_to=last)
     run_id = await asyncio.to_thread(store.begin_sync_run)
@@ -102,6 +100,19 @@ async def sync(client: AvitoApiClient, store: Store, date_from: str | dt.date | 
     report.seconds = time.monotonic() - started
     await asyncio.to_thread(store.finish_sync_run, run_id, "ok", report.counts())
     return report
+
+
+def sync_window(date_from: str | dt.date | None = None, date_to: str | dt.date | None = None,
+                today: dt.date | None = None, names: tuple[str, str] = ("date_from", "date_to")
+                ) -> tuple[dt.date, dt.date]:
+    """The nights a sync covers, both ends included: by default a year back to a year ahead of ``today``.
+    Raises ``ValueError`` for a date that is no date or an end before the start.
+
+    >>> sync_window("2025-01-01")  # -> (date(2025, 1, 1), today + 365 days)
+    """
+    today = today or dt.date.today()
+    return check_range(date_from or today - dt.timedelta(days=DEFAULT_DAYS_BACK),
+                       date_to or today + dt.timedelta(days=DEFAULT_DAYS_AHEAD), names, allow_equal=True)
 
 
 def sync_now(client: AvitoApiClient, store: Store, date_from: str | dt.date | None = None,
@@ -153,10 +164,19 @@ def _store_bookings(store: Store, user_id: int, results, report: SyncReport) -> 
     report.bookings_new += counts.get("new", 0)
     report.bookings_changed += counts.get("changed", 0)
     window_end = report.date_to + dt.timedelta(days=1)  # nights up to date_to: a half-open window
+    # One read finds the listings where a stored booking was not returned; only those pay for a transaction
+    # (one per listing: a thousand listings would otherwise mean a thousand file opens every run).
+    stored = store.query(
+        "SELECT item_id, booking_id FROM bookings WHERE user_id = ? AND vanished_at IS NULL "
+        "AND list_contains(?, item_id) AND check_in < ? AND check_out > ?",
+        [user_id, [item_id for item_id, _, _ in results], window_end, min((s for _, s, _ in results), default=None)],
+    )
     for item_id, start, bookings in results:
         seen = [int(b["avito_booking_id"]) for b in bookings]
-        report.bookings_vanished += store.mark_vanished_bookings(user_id, item_id, start, window_end, seen,
-                                                                 observed_at)
+        candidates = set(map(int, stored.booking_id[stored.item_id == item_id])) - set(seen)  # exact: > 2^63
+        if candidates:
+            report.bookings_vanished += store.mark_vanished_bookings(user_id, item_id, start, window_end, seen,
+                                                                     observed_at)
 
 
 # -- chats and messages --------------------------------------------------------------------------------
@@ -173,8 +193,7 @@ async def _sync_chats(client, store, user_id, report, progress) -> None:
         await asyncio.to_thread(store.upsert_chats, chats_frame(unchanged, user_id), user_id)
     bar = tqdm(total=len(changed), desc="messages", unit="chat", disable=not progress)
 
-    async def fetch(chat: dict) -> tuple[dict, list[dict]]:
-        known = await asyncio.to_thread(store.known_message_ids, chat["id"])
+    async def fetch(chat: dict, known: set[str]) -> tuple[dict, list[dict]]:
         fresh = []
         async for message in client.iter_messages(chat["id"]):
             if message.get("id") in known:
@@ -184,7 +203,9 @@ async def _sync_chats(client, store, user_id, report, progress) -> None:
 
     try:
         for batch_start in range(0, len(changed), BATCH_ITEMS):
-            results = await asyncio.gather(*(fetch(c) for c in changed[batch_start:batch_start + BATCH_ITEMS]))
+            batch = changed[batch_start:batch_start + BATCH_ITEMS]
+            known = await asyncio.to_thread(_known_message_ids, store, [c["id"] for c in batch])
+            results = await asyncio.gather(*(fetch(c, known.get(c["id"], set())) for c in batch))
             messages = [message_row(chat["id"], m, user_id) for chat, fresh in results for m in fresh]
             # Messages first, then the chat rows whose `updated` is the cursor: a crash in between only means
             # the next run fetches those messages again, never that it skips them.
@@ -194,6 +215,15 @@ async def _sync_chats(client, store, user_id, report, progress) -> None:
             bar.update(len(results))
     finally:
         bar.close()
+
+
+def _known_message_ids(store: Store, chat_ids: list[str]) -> dict[str, set[str]]:
+    """The stored message ids of many chats in one read (a file open per chat costs seconds per thousand)."""
+    frame = store.query("SELECT chat_id, message_id FROM messages WHERE list_contains(?, chat_id)", [chat_ids])
+    known: dict[str, set[str]] = {}
+    for chat_id, message_id in zip(frame.chat_id, frame.message_id, strict=True):
+        known.setdefault(chat_id, set()).add(message_id)
+    return known
 
 
 # -- stats -----------------------------------------------------------------------------------------------

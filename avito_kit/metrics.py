@@ -1,0 +1,964 @@
+"""Rental metrics: SQL over the store -> tidy DataFrames. No I/O beyond the store; definitions: METRICS.md.
+
+Every KPI comes from one per-night fact, the ``facts`` CTE below (nights from ``generate_series`` crossed
+with the listings counted, left-joined to the nights of active bookings and of the host's calendar blocks).
+Each function runs its SQL in one ``store.query`` call. Dates are nights named by their evening, inclusive
+``date_from .. date_to``; pass ``date`` or ``"YYYY-MM-DD"`` (bad input: ``ValueError``). Date columns come
+back as pandas ``datetime64`` at midnight (DuckDB's DATE, as ``store.bookings()`` returns them); ratios with
+a zero denominator are NaN; ``item_id`` is nullable ``Int64`` wherever a total row has none; money is float
+rubles. Every function takes ``user_id=None`` (one Avito account) and ``item_ids=None`` (some listings).
+
+Definitions (METRICS.md):
+
+- booked night: inside a booking whose status is ``active`` (``canceled``, ``pending`` and unknown statuses
+  occupy nothing); blocked: inside a ``calendar_blocks`` range [date_start, date_end) and not booked; else free.
+  Two active bookings on one night (an overbooking) count once, for the one that checks in first.
+- nightly revenue: ``base_price / (check_out - check_in)`` of its booking (so a stay's nights sum to its price).
+- items counted: listings whose status is ``active`` now, plus any listing with a booked night in the period.
+  For ``by="month"|"week"`` and forward horizons the period is that month / week / horizon.
+- occupancy = booked / available ("adjusted": Guesty, Lodgify, AirDNA, Airbnb); paid_occupancy = booked /
+  total (Key Data); available = total - blocked; ADR = revenue / booked; RevPAR = revenue / available;
+  stays = active bookings with check_in in the period; ALOS = mean full (check_out - check_in) of those stays.
+- total rows sum counts and revenue and recompute the ratios from the sums.
+- a booking's state "as known at the end of day D" (OTB, pace, pickup): its latest ``booking_events`` row
+  observed before D + 1 day (naive UTC, as the store keeps it); a booking not yet seen then does not count.
+
+Functions and their columns:
+
+``nightly_facts(store, date_from, date_to, item_ids=None)``
+    item_id, title, night, state ('booked' | 'blocked' | 'free'), booking_id (UInt64, null unless booked),
+    guest_name, nightly_revenue (0.0 unless booked), check_in, check_out; one row per counted item x night.
+``kpis(store, date_from, date_to, by="item", item_ids=None)``, by in item | total | month | week
+    period, item_id, nights_total, nights_blocked, nights_available, nights_booked, occupancy (adjusted),
+    paid_occupancy, revenue, adr, revpar, stays, alos. "item": a row per item (period = date_from) and a
+    total row (item_id NA); "total": the total row; "month" / "week": per period start (the calendar month's
+    first day / the ISO week's Monday; nights clipped to date_from..date_to) a row per item and a total row.
+``forward_occupancy(store, as_of=None, horizons=(7, 30, 60))``
+    horizon_days, date_from, date_to, nights_available, nights_booked, occupancy (adjusted), revenue: nights
+    as_of .. as_of + h - 1, summed over items (as_of default today).
+``year_over_year(store, year=None)``
+    month, occupancy (adjusted), revenue, adr, revpar, nights_booked and ly_* of the same month a year
+    earlier; 12 rows (year default the current one).
+``on_the_books(store, date_from, date_to, as_of)``
+    one row: as_of, nights_booked, revenue of nights date_from..date_to as known at the end of as_of.
+``pace(store, date_from, date_to, as_of=None, days_back=90)``
+    as_of, days_before (date_from - as_of), nights_booked, revenue, ly_as_of, ly_nights_booked, ly_revenue:
+    on the books for each day as_of - days_back .. as_of, against the period a year earlier as known a year
+    earlier (29 February maps to 28 February).
+``pickup(store, date_from, date_to, as_of=None, days=7)``
+    one row: nights_added, revenue_added (on the books at as_of minus at as_of - days), nights_now, nights_then.
+``lead_times(store, date_from=None, date_to=None)``
+    booking_id, item_id, first_seen, check_in, lead_days = max(check_in - first_seen date, 0); active bookings
+    with check_in in the range (either bound optional). Bookings already there at the first sync get the
+    first sync's date: their lead is understated.
+``length_of_stay(store, date_from=None, date_to=None)``
+    nights (check_out - check_in), stays: active bookings by check_in in the range.
+``cancellations(store, date_from, date_to)``
+    observed (every day of the range), cancellations, lost_revenue, bookings_seen, cancellation_rate. A
+    cancellation is a 'changed' event to status 'canceled' from another status, on the day it was observed;
+    lost_revenue its base_price before the change. bookings_seen: bookings first seen that day as active or
+    pending. cancellation_rate = cancellations / bookings_seen (both on the same days; a day's rate can
+    exceed 1). A booking first seen already cancelled is no cancellation (it was never on the books here).
+``cancellation_summary(store, date_from, date_to)``
+    one row: cancellations, lost_revenue, bookings_seen, cancellation_rate over the whole range.
+``gap_nights(store, date_from, date_to, min_stay=2)``
+    item_id, title, gap_start, gap_end (exclusive), nights: runs of free nights with a booked night right
+    before and right after, shorter than min_stay, overlapping the range (stays just outside it are seen).
+``weekday_split(store, date_from, date_to, weekend_days=(4, 5))``
+    day_type ('weekday' | 'weekend'), nights_available, nights_booked, occupancy (adjusted), revenue, adr;
+    ISO weekday of the night, Monday = 0: Friday and Saturday nights are the weekend by default.
+``weekday_heatmap(store, date_from, date_to)``
+    weekday (0..6), week_start (Monday), occupancy (adjusted) of that night over the items counted.
+``listing_funnel(store, date_from, date_to)``
+    week_start, item_id, title, views, contacts, favorites (sums of item_stats uniq_*), bookings (first seen
+    that week, as active or pending when first seen); a row per week x item with any of them.
+``messaging(store)``
+    chat_id, item_id, other_user_name, first_incoming_at, first_response_at (first outgoing message at or
+    after it), response_minutes, answered (no incoming message waiting), last_message_at, waiting_since (the
+    first incoming message after the last outgoing one; null when answered). Incoming 'system' messages are
+    Avito's, not the guest's: ignored. A chat with no incoming message is answered.
+``messaging_summary(store)``
+    one row: chats, answered, unanswered, median_response_minutes.
+``grid(store, date_from, date_to, item_ids=None)``
+    the шахматка: nightly_facts columns plus price (the listing's current price; Avito keeps no per-night
+    price the store could read), sorted by title, night.
+
+Example::
+
+    from avito_kit import Store, metrics
+    metrics.kpis(Store(), "2025-06-01", "2025-08-31", by="month")
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from .checks import check_range, parse_date
+from .store import Store
+
+__all__ = [
+    "cancellation_summary",
+    "cancellations",
+    "forward_occupancy",
+    "gap_nights",
+    "grid",
+    "kpis",
+    "lead_times",
+    "length_of_stay",
+    "listing_funnel",
+    "messaging",
+    "messaging_summary",
+    "nightly_facts",
+    "on_the_books",
+    "pace",
+    "pickup",
+    "weekday_heatmap",
+    "weekday_split",
+    "year_over_year",
+]
+
+DateLike = str | dt.date
+ItemIds = int | Iterable[int] | None
+
+KPI_BY = ("item", "total", "month", "week")
+
+# -- SQL building blocks --------------------------------------------------------------------------------------
+
+
+def _filters(alias: str, item_col: str = "item_id") -> str:
+    """The account and listing filters of every query, on one table alias."""
+    return (
+        f"($user_id IS NULL OR {alias}.user_id = $user_id) "
+        f"AND ($item_ids IS NULL OR list_contains(CAST($item_ids AS BIGINT[]), {alias}.{item_col}))"
+    )
+
+
+def _booked_nights(source: str, keys: str = "") -> str:
+    """The booked nights of the active rows of ``source``: one row per ``keys`` x item x night.
+
+    ``source`` has booking_id, item_id, status, check_in, check_out, base_price, guest_name and the clip bounds
+    p_from, p_to. Nights come from one generate_series per booking, so the join to the night grid is an
+    equality join (hashed) rather than a range join. Two active bookings on one night (an overbooking) give it
+    to the one first by (check_in, booking_id): each booking starts no earlier than the latest check_out of the
+    bookings before it, which is exactly the set of its nights an earlier booking covers.
+    """
+    return f"""
+    SELECT {keys} item_id, booking_id, guest_name, check_in, check_out, nightly_revenue,
+           CAST(unnest(generate_series(greatest(check_in, p_from, coalesce(covered_until, check_in)),
+                                       least(check_out - 1, p_to), INTERVAL 1 DAY)) AS DATE) AS night
+    FROM (
+        SELECT {keys} item_id, booking_id, guest_name, check_in, check_out, p_from, p_to,
+               CAST(base_price AS DOUBLE) / date_diff('day', check_in, check_out) AS nightly_revenue,
+               max(check_out) OVER (PARTITION BY {keys} item_id ORDER BY check_in, booking_id
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS covered_until
+        FROM {source}
+        WHERE status = 'active' AND check_out > check_in AND check_in <= p_to AND check_out > p_from
+    )
+    """
+
+
+# THE per-night fact: counted items x nights $date_from..$date_to, booked / blocked / free.
+_FACTS = f"""
+_nights AS (
+    SELECT CAST(n AS DATE) AS night
+    FROM range(CAST($date_from AS DATE), CAST($date_to AS DATE) + 1, INTERVAL 1 DAY) AS t(n)
+),
+_active_bookings AS (
+    SELECT b.*, CAST($date_from AS DATE) AS p_from, CAST($date_to AS DATE) AS p_to
+    FROM bookings b
+    WHERE b.status = 'active' AND {_filters("b")}
+),
+_booked AS ({_booked_nights("_active_bookings")}),
+_scope AS (
+    SELECT s.item_id, i.title, coalesce(i.status = 'active', false) AS listed, i.price
+    FROM (
+        SELECT i.item_id FROM items i WHERE i.status = 'active' AND {_filters("i")}
+        UNION
+        SELECT DISTINCT item_id FROM _booked
+    ) s
+    LEFT JOIN items i ON i.item_id = s.item_id
+),
+_blocked AS (
+    SELECT DISTINCT c.item_id,
+           CAST(unnest(generate_series(greatest(c.date_start, CAST($date_from AS DATE)),
+                                       least(c.date_end - 1, CAST($date_to AS DATE)), INTERVAL 1 DAY)) AS DATE) AS night
+    FROM calendar_blocks c
+    WHERE c.date_start <= $date_to AND c.date_end > $date_from AND {_filters("c")}
+),
+facts AS (
+    SELECT s.item_id, s.title, s.listed, s.price, n.night,
+           CASE WHEN b.item_id IS NOT NULL THEN 'booked' WHEN k.item_id IS NOT NULL THEN 'blocked' ELSE 'free' END
+               AS state,
+           b.booking_id, b.guest_name, coalesce(b.nightly_revenue, 0.0) AS nightly_revenue, b.check_in, b.check_out
+    FROM _scope s
+    CROSS JOIN _nights n
+    LEFT JOIN _booked b ON b.item_id = s.item_id AND b.night = n.night
+    LEFT JOIN _blocked k ON k.item_id = s.item_id AND k.night = n.night
+)
+"""
+
+_FACT_COLUMNS = "item_id, title, night, state, booking_id, guest_name, nightly_revenue, check_in, check_out"
+
+
+def _period(by: str, column: str) -> str:
+    if by in ("item", "total"):
+        return "CAST($date_from AS DATE)"
+    return f"CAST(date_trunc('{by}', {column}) AS DATE)"
+
+
+def _kpi_ctes(by: str) -> str:
+    """Per period x counted item sums (``_rows``) and per period totals (``_totals``), over ``facts``."""
+    return f"""
+_per_item AS (
+    SELECT {_period(by, "night")} AS period, item_id, bool_or(listed) AS listed,
+           count(*) AS nights_total,
+           count(*) FILTER (WHERE state = 'blocked') AS nights_blocked,
+           count(*) FILTER (WHERE state = 'booked') AS nights_booked,
+           sum(nightly_revenue) AS revenue
+    FROM facts GROUP BY ALL
+),
+_stays AS (
+    SELECT {_period(by, "b.check_in")} AS period, b.item_id, count(*) AS stays,
+           sum(date_diff('day', b.check_in, b.check_out)) AS stay_nights
+    FROM bookings b
+    WHERE b.status = 'active' AND b.check_out > b.check_in AND b.check_in BETWEEN $date_from AND $date_to
+      AND {_filters("b")}
+    GROUP BY ALL
+),
+_rows AS (
+    SELECT p.period, p.item_id, p.nights_total, p.nights_blocked, p.nights_booked, p.revenue,
+           coalesce(s.stays, 0) AS stays, coalesce(s.stay_nights, 0) AS stay_nights
+    FROM _per_item p LEFT JOIN _stays s ON s.period = p.period AND s.item_id = p.item_id
+    WHERE p.listed OR p.nights_booked > 0
+),
+_periods AS (SELECT DISTINCT {_period(by, "night")} AS period FROM _nights),
+_totals AS (
+    SELECT p.period, CAST(NULL AS BIGINT) AS item_id,
+           coalesce(sum(r.nights_total), 0) AS nights_total, coalesce(sum(r.nights_blocked), 0) AS nights_blocked,
+           coalesce(sum(r.nights_booked), 0) AS nights_booked, coalesce(sum(r.revenue), 0.0) AS revenue,
+           coalesce(sum(r.stays), 0) AS stays, coalesce(sum(r.stay_nights), 0) AS stay_nights
+    FROM _periods p LEFT JOIN _rows r ON r.period = p.period
+    GROUP BY p.period
+)
+"""
+
+
+# Ratios from sums; a zero denominator gives NULL (NaN), never an error.
+_KPI_SELECT = """
+SELECT period, item_id,
+       CAST(nights_total AS BIGINT) AS nights_total,
+       CAST(nights_blocked AS BIGINT) AS nights_blocked,
+       CAST(nights_total - nights_blocked AS BIGINT) AS nights_available,
+       CAST(nights_booked AS BIGINT) AS nights_booked,
+       nights_booked / nullif(nights_total - nights_blocked, 0) AS occupancy,
+       nights_booked / nullif(nights_total, 0) AS paid_occupancy,
+       CAST(revenue AS DOUBLE) AS revenue,
+       revenue / nullif(nights_booked, 0) AS adr,
+       revenue / nullif(nights_total - nights_blocked, 0) AS revpar,
+       CAST(stays AS BIGINT) AS stays,
+       stay_nights / nullif(stays, 0) AS alos
+"""
+
+
+def _otb_ctes(snaps: str) -> str:
+    """On-the-books per snapshot: ``snaps`` rows (snap, as_of, p_from, p_to) -> ``_otb`` (snap, as_of, nights, revenue).
+
+    A booking's state at a snapshot is its latest event observed before the end of day as_of; only bookings
+    whose dates ever overlapped a snapshot's period can count, so only their events are ranked.
+    """
+    return f"""
+_snaps AS ({snaps}),
+_candidates AS (
+    SELECT DISTINCT e.booking_id
+    FROM booking_events e JOIN (SELECT DISTINCT p_from, p_to FROM _snaps) p
+      ON e.check_in <= p.p_to AND e.check_out > p.p_from
+    WHERE {_filters("e")}
+),
+_state AS (
+    SELECT s.snap, s.as_of, s.p_from, s.p_to, e.booking_id, e.item_id, e.status, e.check_in, e.check_out,
+           e.base_price, CAST(NULL AS VARCHAR) AS guest_name
+    FROM _snaps s
+    JOIN booking_events e ON e.observed_at < CAST(s.as_of + 1 AS TIMESTAMP)
+    WHERE e.booking_id IN (SELECT booking_id FROM _candidates) AND {_filters("e")}
+    QUALIFY row_number() OVER (PARTITION BY s.snap, s.as_of, e.booking_id
+                               ORDER BY e.observed_at DESC, e.event DESC) = 1
+),
+_otb_nights AS ({_booked_nights("_state", keys="snap, as_of,")}),
+_otb AS (
+    SELECT s.snap, s.as_of, count(n.night) AS nights_booked, coalesce(sum(n.nightly_revenue), 0.0) AS revenue
+    FROM _snaps s LEFT JOIN _otb_nights n ON n.snap = s.snap AND n.as_of = s.as_of
+    GROUP BY s.snap, s.as_of
+)
+"""
+
+
+# -- inputs and running ---------------------------------------------------------------------------------------
+
+
+def _range(date_from: DateLike, date_to: DateLike) -> tuple[dt.date, dt.date]:
+    return check_range(date_from, date_to, ("date_from", "date_to"), allow_equal=True)
+
+
+def _item_list(item_ids: ItemIds) -> list[int] | None:
+    if item_ids is None:
+        return None
+    values = [item_ids] if isinstance(item_ids, int) else list(item_ids)
+    out = []
+    for value in values:
+        try:
+            number = operator.index(value)
+        except TypeError:
+            raise ValueError(f"item_ids must be integers, got {value!r}") from None
+        if isinstance(value, bool) or number <= 0:
+            raise ValueError(f"item_ids must be positive integers, got {value!r}")
+        out.append(int(number))
+    return out
+
+
+def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
+    if number < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(number)
+
+
+def _years_back(day: dt.date, years: int = 1) -> dt.date:
+    """The same calendar day ``years`` earlier; 29 February becomes 28 February (as DuckDB's INTERVAL does)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+def _run(store: Store, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    """One ``store.query``; DuckDB refuses parameters the SQL does not use, so only those are passed."""
+    used = set(re.findall(r"\$([a-z_]+)", sql))
+    return store.query(sql, {k: v for k, v in params.items() if k in used})
+
+
+def _nullable_ids(df: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    for column in columns:
+        if column in df.columns:
+            df[column] = df[column].astype("UInt64" if column == "booking_id" else "Int64")
+    return df
+
+
+# -- the per-night fact ------------------------------------------------------------------------------------
+
+
+def nightly_facts(
+    store: Store, date_from: DateLike, date_to: DateLike, item_ids: ItemIds = None, *, user_id: int | None = None
+) -> pd.DataFrame:
+    """One row per counted item x night: booked / blocked / free, the booking and its nightly revenue.
+
+    Example: ``nightly_facts(store, "2025-07-01", "2025-07-31").query("state == 'booked'")``
+    """
+    first, last = _range(date_from, date_to)
+    sql = f"WITH {_FACTS} SELECT {_FACT_COLUMNS} FROM facts ORDER BY item_id, night"
+    df = _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids), "user_id": user_id})
+    return _nullable_ids(df, "booking_id")
+
+
+def grid(
+    store: Store, date_from: DateLike, date_to: DateLike, item_ids: ItemIds = None, *, user_id: int | None = None
+) -> pd.DataFrame:
+    """The шахматка: :func:`nightly_facts` plus ``price`` (the listing's current price), by title and night.
+
+    Example: ``grid(store, "2025-07-01", "2025-07-31").pivot(index="title", columns="night", values="state")``
+    """
+    first, last = _range(date_from, date_to)
+    sql = (
+        f"WITH {_FACTS} SELECT {_FACT_COLUMNS}, CAST(price AS DOUBLE) AS price FROM facts "
+        "ORDER BY title NULLS LAST, item_id, night"
+    )
+    df = _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids), "user_id": user_id})
+    return _nullable_ids(df, "booking_id")
+
+
+# -- core KPIs --------------------------------------------------------------------------------------------------
+
+
+def kpis(
+    store: Store,
+    date_from: DateLike,
+    date_to: DateLike,
+    by: str = "item",
+    item_ids: ItemIds = None,
+    *,
+    user_id: int | None = None,
+) -> pd.DataFrame:
+    """Occupancy (adjusted and paid), revenue, ADR, RevPAR, stays and ALOS per item / period, with totals.
+
+    Example: ``kpis(store, "2025-01-01", "2025-12-31", by="month").query("item_id.isna()")``
+    """
+    if by not in KPI_BY:
+        raise ValueError(f"by must be one of {', '.join(KPI_BY)}; got {by!r}")
+    first, last = _range(date_from, date_to)
+    parts = ["SELECT * FROM _totals"] if by == "total" else ["SELECT * FROM _rows", "SELECT * FROM _totals"]
+    sql = f"""
+    WITH {_FACTS}, {_kpi_ctes(by)}
+    {_KPI_SELECT} FROM ({" UNION ALL ".join(parts)})
+    ORDER BY period, item_id NULLS LAST
+    """
+    df = _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids), "user_id": user_id})
+    return _nullable_ids(df, "item_id")
+
+
+def forward_occupancy(
+    store: Store,
+    as_of: DateLike | None = None,
+    horizons: Iterable[int] = (7, 30, 60),
+    *,
+    item_ids: ItemIds = None,
+    user_id: int | None = None,
+) -> pd.DataFrame:
+    """Adjusted occupancy and revenue of the next ``h`` nights from ``as_of`` (default today), per horizon.
+
+    An item counts in a horizon if it is an active listing or has a booked night within that horizon.
+
+    Example: ``forward_occupancy(store)  # horizon_days 7, 30, 60``
+    """
+    start = dt.date.today() if as_of is None else parse_date(as_of, "as_of")
+    hs = sorted({_positive_int(h, "horizons") for h in horizons})
+    if not hs:
+        raise ValueError("horizons must name at least one number of days")
+    sql = f"""
+    WITH {_FACTS},
+    _h AS (SELECT unnest(CAST($horizons AS INTEGER[])) AS h),
+    _per_item AS (
+        SELECT h.h, f.item_id, bool_or(f.listed) AS listed,
+               count(*) - count(*) FILTER (WHERE f.state = 'blocked') AS nights_available,
+               count(*) FILTER (WHERE f.state = 'booked') AS nights_booked,
+               sum(f.nightly_revenue) AS revenue
+        FROM facts f JOIN _h h ON f.night < CAST($date_from AS DATE) + h.h
+        GROUP BY ALL
+    ),
+    _sums AS (
+        SELECT h, sum(nights_available) AS nights_available, sum(nights_booked) AS nights_booked,
+               sum(revenue) AS revenue
+        FROM _per_item WHERE listed OR nights_booked > 0 GROUP BY h
+    )
+    SELECT h.h AS horizon_days, CAST($date_from AS DATE) AS date_from,
+           CAST($date_from AS DATE) + h.h - 1 AS date_to,
+           CAST(coalesce(s.nights_available, 0) AS BIGINT) AS nights_available,
+           CAST(coalesce(s.nights_booked, 0) AS BIGINT) AS nights_booked,
+           s.nights_booked / nullif(s.nights_available, 0) AS occupancy,
+           CAST(coalesce(s.revenue, 0.0) AS DOUBLE) AS revenue
+    FROM _h h LEFT JOIN _sums s ON s.h = h.h
+    ORDER BY horizon_days
+    """
+    params = {
+        "date_from": start,
+        "date_to": start + dt.timedelta(days=hs[-1] - 1),
+        "horizons": hs,
+        "item_ids": _item_list(item_ids),
+        "user_id": user_id,
+    }
+    return _run(store, sql, params)
+
+
+def year_over_year(
+    store: Store, year: int | None = None, *, item_ids: ItemIds = None, user_id: int | None = None
+) -> pd.DataFrame:
+    """Month by month, ``year`` (default this one) against the year before: occupancy, revenue, ADR, RevPAR.
+
+    Each month counts its own items (active listings and listings booked that month), as ``kpis(by="month")``.
+
+    Example: ``year_over_year(store, 2025)[["month", "occupancy", "ly_occupancy"]]``
+    """
+    year = dt.date.today().year if year is None else _positive_int(year, "year", minimum=2)
+    sql = f"""
+    WITH {_FACTS}, {_kpi_ctes("month")},
+    _m AS ({_KPI_SELECT} FROM _totals)
+    SELECT m.period AS month, m.occupancy, m.revenue, m.adr, m.revpar, m.nights_booked,
+           ly.occupancy AS ly_occupancy, ly.revenue AS ly_revenue, ly.adr AS ly_adr, ly.revpar AS ly_revpar,
+           ly.nights_booked AS ly_nights_booked
+    FROM _m m JOIN _m ly ON ly.period = CAST(m.period - INTERVAL 1 YEAR AS DATE)
+    WHERE m.period >= $this_year
+    ORDER BY month
+    """
+    params = {
+        "date_from": dt.date(year - 1, 1, 1),
+        "date_to": dt.date(year, 12, 31),
+        "this_year": dt.date(year, 1, 1),
+        "item_ids": _item_list(item_ids),
+        "user_id": user_id,
+    }
+    return _run(store, sql, params)
+
+
+# -- on the books, pace, pickup -------------------------------------------------------------------------------
+
+
+def on_the_books(
+    store: Store,
+    date_from: DateLike,
+    date_to: DateLike,
+    as_of: DateLike,
+    *,
+    item_ids: ItemIds = None,
+    user_id: int | None = None,
+) -> pd.DataFrame:
+    """Booked nights and revenue of nights date_from..date_to as known at the end of day ``as_of``.
+
+    Example: ``on_the_books(store, "2025-08-01", "2025-08-31", as_of="2025-06-01")``
+    """
+    first, last = _range(date_from, date_to)
+    day = parse_date(as_of, "as_of")
+    snaps = (
+        "SELECT 'now' AS snap, CAST($as_of AS DATE) AS as_of, CAST($date_from AS DATE) AS p_from, "
+        "CAST($date_to AS DATE) AS p_to"
+    )
+    sql = f"""
+    WITH {_otb_ctes(snaps)}
+    SELECT as_of, CAST(nights_booked AS BIGINT) AS nights_booked, CAST(revenue AS DOUBLE) AS revenue FROM _otb
+    """
+    params = {"date_from": first, "date_to": last, "as_of": day, "item_ids": _item_list(item_ids), "user_id": user_id}
+    return _run(store, sql, params)
+
+
+def pace(
+    store: Store,
+    date_from: DateLike,
+    date_to: DateLike,
+    as_of: DateLike | None = None,
+    days_back: int = 90,
+    *,
+    item_ids: ItemIds = None,
+    user_id: int | None = None,
+) -> pd.DataFrame:
+    """The on-the-books curve of a period for each day as_of - days_back .. as_of, against last year's.
+
+    ``ly_*``: the same period a year earlier, as known on ``ly_as_of`` (a year before ``as_of``).
+
+    Example: ``pace(store, "2025-08-01", "2025-08-31", as_of="2025-07-01", days_back=60)``
+    """
+    first, last = _range(date_from, date_to)
+    day = dt.date.today() if as_of is None else parse_date(as_of, "as_of")
+    back = _positive_int(days_back, "days_back", minimum=0)
+    snaps = """
+    SELECT 'now' AS snap, CAST(d AS DATE) AS as_of, CAST($date_from AS DATE) AS p_from, CAST($date_to AS DATE) AS p_to
+    FROM range(CAST($start AS DATE), CAST($as_of AS DATE) + 1, INTERVAL 1 DAY) AS t(d)
+    UNION ALL
+    SELECT 'ly', CAST(CAST(d AS DATE) - INTERVAL 1 YEAR AS DATE), CAST($ly_from AS DATE), CAST($ly_to AS DATE)
+    FROM range(CAST($start AS DATE), CAST($as_of AS DATE) + 1, INTERVAL 1 DAY) AS t(d)
+    """
+    sql = f"""
+    WITH {_otb_ctes(snaps)}
+    SELECT n.as_of, CAST(date_diff('day', n.as_of, CAST($date_from AS DATE)) AS BIGINT) AS days_before,
+           CAST(n.nights_booked AS BIGINT) AS nights_booked, CAST(n.revenue AS DOUBLE) AS revenue,
+           ly.as_of AS ly_as_of, CAST(ly.nights_booked AS BIGINT) AS ly_nights_booked,
+           CAST(ly.revenue AS DOUBLE) AS ly_revenue
+    FROM _otb n JOIN _otb ly ON ly.snap = 'ly' AND ly.as_of = CAST(n.as_of - INTERVAL 1 YEAR AS DATE)
+    WHERE n.snap = 'now'
+    ORDER BY n.as_of
+    """
+    params = {
+        "date_from": first,
+        "date_to": last,
+        "ly_from": _years_back(first),
+        "ly_to": _years_back(last),
+        "start": day - dt.timedelta(days=back),
+        "as_of": day,
+        "item_ids": _item_list(item_ids),
+        "user_id": user_id,
+    }
+    return _run(store, sql, params)
+
+
+def pickup(
+    store: Store,
+    date_from: DateLike,
+    date_to: DateLike,
+    as_of: DateLike | None = None,
+    days: int = 7,
+    *,
+    item_ids: ItemIds = None,
+    user_id: int | None = None,
+) -> pd.DataFrame:
+    """Nights and revenue a period gained on the books in the ``days`` up to ``as_of`` (net of cancellations).
+
+    Example: ``pickup(store, "2025-08-01", "2025-08-31")  # the last 7 days``
+    """
+    first, last = _range(date_from, date_to)
+    day = dt.date.today() if as_of is None else parse_date(as_of, "as_of")
+    span = _positive_int(days, "days")
+    snaps = """
+    SELECT snap, CAST(as_of AS DATE) AS as_of, CAST($date_from AS DATE) AS p_from, CAST($date_to AS DATE) AS p_to
+    FROM (VALUES ('now', $as_of), ('then', $then)) AS t(snap, as_of)
+    """
+    sql = f"""
+    WITH {_otb_ctes(snaps)}
+    SELECT CAST(n.nights_booked - t.nights_booked AS BIGINT) AS nights_added,
+           CAST(n.revenue - t.revenue AS DOUBLE) AS revenue_added,
+           CAST(n.nights_booked AS BIGINT) AS nights_now, CAST(t.nights_booked AS BIGINT) AS nights_then
+    FROM _otb n JOIN _otb t ON n.snap = 'now' AND t.snap = 'then'
+    """
+    params = {
+        "date_from": first,
+        "date_to": last,
+        "as_of": day,
+        "then": day - dt.timedelta(days=span),
+        "item_ids": _item_list(item_ids),
+        "user_id": user_id,
+    }
+    return _run(store, sql, params)
+
+
+# -- booking windows and cancellations ------------------------------------------------------------------------
+
+
+def _open_range(date_from: DateLike | None, date_to: DateLike | None) -> tuple[dt.date | None, dt.date | None]:
+    first = None if date_from is None else parse_date(date_from, "date_from")
+    last = None if date_to is None else parse_date(date_to, "date_to")
+    if first is not None and last is not None:
+        _range(first, last)
+    return first, last
+
+
+_CHECK_IN_RANGE = (
+    "b.status = 'active' AND b.check_out > b.check_in "
+    "AND ($date_from IS NULL OR b.check_in >= $date_from) AND ($date_to IS NULL OR b.check_in <= $date_to)"
+)
+
+
+def lead_times(
+    store: Store,
+    date_from: DateLike | None = None,
+    date_to: DateLike | None = None,
+    *,
+    item_ids: ItemIds = None,
+    user_id: int | None = None,
+) -> pd.DataFrame:
+    """Days from a booking's first sighting to its check-in, per active booking with check_in in the range.
+
+    Example: ``lead_times(store, "2025-01-01").lead_days.median()``
+    """
+    first, last = _open_range(date_from, date_to)
+    sql = f"""
+    SELECT b.booking_id, b.item_id, CAST(b.first_seen_at AS DATE) AS first_seen, b.check_in,
+           CAST(greatest(date_diff('day', CAST(b.first_seen_at AS DATE), b.check_in), 0) AS BIGINT) AS lead_days
+    FROM bookings b
+    WHERE {_CHECK_IN_RANGE} AND {_filters("b")}
+    ORDER BY b.check_in, b.booking_id
+    """
+    df = _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids), "user_id": user_id})
+    return _nullable_ids(df, "booking_id")
+
+
+def length_of_stay(
+    store: Store,
+    date_from: DateLike | None = None,
+    date_to: DateLike | None = None,
+    *,
+    item_ids: ItemIds = None,
+    user_id: int | None = None,
+) -> pd.DataFrame:
+    """How many active stays (check_in in the range) last each number of nights.
+
+    Example: ``length_of_stay(store, "2025-01-01", "2025-12-31")``
+    """
+    first, last = _open_range(date_from, date_to)
+    sql = f"""
+    SELECT CAST(date_diff('day', b.check_in, b.check_out) AS BIGINT) AS nights, count(*) AS stays
+    FROM bookings b
+    WHERE {_CHECK_IN_RANGE} AND {_filters("b")}
+    GROUP BY ALL ORDER BY nights
+    """
+    return _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
+                             "user_id": user_id})
+
+
+_CANCELLATION_DAYS = f"""
+_days AS (
+    SELECT CAST(d AS DATE) AS observed
+    FROM range(CAST($date_from AS DATE), CAST($date_to AS DATE) + 1, INTERVAL 1 DAY) AS t(d)
+),
+_per_day AS (
+    SELECT CAST(e.observed_at AS DATE) AS observed,
+           count(*) FILTER (WHERE {{cancel}}) AS cancellations,
+           sum(CAST(coalesce(e.previous_base_price, e.base_price) AS DOUBLE)) FILTER (WHERE {{cancel}}) AS lost_revenue,
+           count(DISTINCT e.booking_id) FILTER (WHERE e.event = 'first_seen' AND e.status IN ('active', 'pending'))
+               AS bookings_seen
+    FROM booking_events e
+    WHERE e.observed_at >= CAST($date_from AS DATE) AND e.observed_at < CAST($date_to AS DATE) + 1
+      AND {_filters("e")}
+    GROUP BY ALL
+),
+_cancel_days AS (
+    SELECT d.observed, coalesce(p.cancellations, 0) AS cancellations, coalesce(p.lost_revenue, 0.0) AS lost_revenue,
+           coalesce(p.bookings_seen, 0) AS bookings_seen
+    FROM _days d LEFT JOIN _per_day p ON p.observed = d.observed
+)
+""".replace(
+    "{cancel}",
+    "e.event = 'changed' AND e.status = 'canceled' AND e.previous_status IS DISTINCT FROM 'canceled'",
+)
+
+
+def cancellations(
+    store: Store, date_from: DateLike, date_to: DateLike, *, item_ids: ItemIds = None, user_id: int | None = None
+) -> pd.DataFrame:
+    """Cancellations observed per day, their lost revenue, bookings first seen that day, and the rate.
+
+    Example: ``cancellations(store, "2025-06-01", "2025-06-30").set_index("observed").cancellations``
+    """
+    first, last = _range(date_from, date_to)
+    sql = f"""
+    WITH {_CANCELLATION_DAYS}
+    SELECT observed, CAST(cancellations AS BIGINT) AS cancellations, CAST(lost_revenue AS DOUBLE) AS lost_revenue,
+           CAST(bookings_seen AS BIGINT) AS bookings_seen, cancellations / nullif(bookings_seen, 0) AS cancellation_rate
+    FROM _cancel_days ORDER BY observed
+    """
+    return _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
+                             "user_id": user_id})
+
+
+def cancellation_summary(
+    store: Store, date_from: DateLike, date_to: DateLike, *, item_ids: ItemIds = None, user_id: int | None = None
+) -> pd.DataFrame:
+    """One row: cancellations observed in the range, lost revenue, bookings first seen, and their ratio.
+
+    Example: ``cancellation_summary(store, "2025-01-01", "2025-12-31").cancellation_rate[0]``
+    """
+    first, last = _range(date_from, date_to)
+    sql = f"""
+    WITH {_CANCELLATION_DAYS}
+    SELECT CAST(sum(cancellations) AS BIGINT) AS cancellations, CAST(sum(lost_revenue) AS DOUBLE) AS lost_revenue,
+           CAST(sum(bookings_seen) AS BIGINT) AS bookings_seen,
+           sum(cancellations) / nullif(sum(bookings_seen), 0) AS cancellation_rate
+    FROM _cancel_days
+    """
+    return _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
+                             "user_id": user_id})
+
+
+# -- calendar shape -----------------------------------------------------------------------------------------
+
+
+def gap_nights(
+    store: Store,
+    date_from: DateLike,
+    date_to: DateLike,
+    min_stay: int = 2,
+    *,
+    item_ids: ItemIds = None,
+    user_id: int | None = None,
+) -> pd.DataFrame:
+    """Free runs between two stays, shorter than ``min_stay``: nights no guest can book.
+
+    The facts are read ``min_stay`` nights beyond both ends, so the stays around a gap at an edge are seen.
+
+    Example: ``gap_nights(store, "2025-07-01", "2025-08-31", min_stay=3)``
+    """
+    first, last = _range(date_from, date_to)
+    stay = _positive_int(min_stay, "min_stay")
+    sql = f"""
+    WITH {_FACTS},
+    _islands AS (
+        SELECT item_id, any_value(title) AS title, state, min(night) AS run_start, max(night) + 1 AS run_end
+        FROM (
+            SELECT item_id, title, state, night,
+                   date_diff('day', DATE '2000-01-01', night)
+                   - row_number() OVER (PARTITION BY item_id, state ORDER BY night) AS island
+            FROM facts
+        )
+        GROUP BY item_id, state, island
+    ),
+    _runs AS (
+        SELECT *, lag(state) OVER w AS before, lead(state) OVER w AS after
+        FROM _islands WINDOW w AS (PARTITION BY item_id ORDER BY run_start)
+    )
+    SELECT item_id, title, run_start AS gap_start, run_end AS gap_end,
+           CAST(date_diff('day', run_start, run_end) AS BIGINT) AS nights
+    FROM _runs
+    WHERE state = 'free' AND before = 'booked' AND after = 'booked'
+      AND date_diff('day', run_start, run_end) < $min_stay
+      AND run_start <= $period_to AND run_end > $period_from
+    ORDER BY item_id, gap_start
+    """
+    params = {
+        "date_from": first - dt.timedelta(days=stay),
+        "date_to": last + dt.timedelta(days=stay),
+        "period_from": first,
+        "period_to": last,
+        "min_stay": stay,
+        "item_ids": _item_list(item_ids),
+        "user_id": user_id,
+    }
+    return _run(store, sql, params)
+
+
+def weekday_split(
+    store: Store,
+    date_from: DateLike,
+    date_to: DateLike,
+    weekend_days: Iterable[int] = (4, 5),
+    *,
+    item_ids: ItemIds = None,
+    user_id: int | None = None,
+) -> pd.DataFrame:
+    """Weekday against weekend nights (ISO weekday of the night, Monday = 0; Friday and Saturday by default).
+
+    Example: ``weekday_split(store, "2025-06-01", "2025-08-31").set_index("day_type").adr``
+    """
+    first, last = _range(date_from, date_to)
+    weekend = sorted({_positive_int(d, "weekend_days", minimum=0) for d in weekend_days})
+    if any(d > 6 for d in weekend):
+        raise ValueError(f"weekend_days are ISO weekdays 0 (Monday) .. 6 (Sunday), got {weekend}")
+    sql = f"""
+    WITH {_FACTS},
+    _types AS (SELECT * FROM (VALUES ('weekday', 0), ('weekend', 1)) AS t(day_type, ord)),
+    _sums AS (
+        SELECT CASE WHEN list_contains(CAST($weekend AS INTEGER[]), isodow(night) - 1) THEN 'weekend'
+                    ELSE 'weekday' END AS day_type,
+               count(*) FILTER (WHERE state <> 'blocked') AS nights_available,
+               count(*) FILTER (WHERE state = 'booked') AS nights_booked,
+               sum(nightly_revenue) AS revenue
+        FROM facts GROUP BY ALL
+    )
+    SELECT t.day_type, CAST(coalesce(s.nights_available, 0) AS BIGINT) AS nights_available,
+           CAST(coalesce(s.nights_booked, 0) AS BIGINT) AS nights_booked,
+           s.nights_booked / nullif(s.nights_available, 0) AS occupancy,
+           CAST(coalesce(s.revenue, 0.0) AS DOUBLE) AS revenue, s.revenue / nullif(s.nights_booked, 0) AS adr
+    FROM _types t LEFT JOIN _sums s ON s.day_type = t.day_type
+    ORDER BY t.ord
+    """
+    params = {"date_from": first, "date_to": last, "weekend": weekend, "item_ids": _item_list(item_ids),
+              "user_id": user_id}
+    return _run(store, sql, params)
+
+
+def weekday_heatmap(
+    store: Store, date_from: DateLike, date_to: DateLike, *, item_ids: ItemIds = None, user_id: int | None = None
+) -> pd.DataFrame:
+    """Adjusted occupancy per night laid out as ISO week (Monday) x weekday (Monday = 0), for a heatmap.
+
+    Example: ``weekday_heatmap(store, "2025-06-01", "2025-08-31").pivot(index="weekday", columns="week_start")``
+    """
+    first, last = _range(date_from, date_to)
+    sql = f"""
+    WITH {_FACTS},
+    _sums AS (
+        SELECT night, count(f.state) FILTER (WHERE f.state <> 'blocked') AS available,
+               count(f.state) FILTER (WHERE f.state = 'booked') AS booked
+        FROM _nights n LEFT JOIN facts f USING (night)
+        GROUP BY night
+    )
+    SELECT CAST(isodow(night) - 1 AS BIGINT) AS weekday, CAST(date_trunc('week', night) AS DATE) AS week_start,
+           booked / nullif(available, 0) AS occupancy
+    FROM _sums ORDER BY week_start, weekday
+    """
+    return _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
+                             "user_id": user_id})
+
+
+# -- demand ----------------------------------------------------------------------------------------------------
+
+
+def listing_funnel(
+    store: Store, date_from: DateLike, date_to: DateLike, *, item_ids: ItemIds = None, user_id: int | None = None
+) -> pd.DataFrame:
+    """Views -> contacts -> favourites -> bookings per listing and ISO week (days clipped to the range).
+
+    Example: ``listing_funnel(store, "2025-06-01", "2025-06-30").groupby("item_id")[["views", "bookings"]].sum()``
+    """
+    first, last = _range(date_from, date_to)
+    sql = f"""
+    WITH _stats AS (
+        SELECT CAST(date_trunc('week', s.date) AS DATE) AS week_start, s.item_id,
+               sum(s.uniq_views) AS views, sum(s.uniq_contacts) AS contacts, sum(s.uniq_favorites) AS favorites
+        FROM item_stats s
+        WHERE s.date BETWEEN $date_from AND $date_to AND {_filters("s")}
+        GROUP BY ALL
+    ),
+    _new AS (
+        SELECT CAST(date_trunc('week', e.observed_at) AS DATE) AS week_start, e.item_id,
+               count(DISTINCT e.booking_id) AS bookings
+        FROM booking_events e
+        WHERE e.event = 'first_seen' AND e.status IN ('active', 'pending')
+          AND e.observed_at >= CAST($date_from AS DATE) AND e.observed_at < CAST($date_to AS DATE) + 1
+          AND {_filters("e")}
+        GROUP BY ALL
+    )
+    SELECT week_start, item_id, i.title,
+           CAST(coalesce(views, 0) AS BIGINT) AS views, CAST(coalesce(contacts, 0) AS BIGINT) AS contacts,
+           CAST(coalesce(favorites, 0) AS BIGINT) AS favorites, CAST(coalesce(bookings, 0) AS BIGINT) AS bookings
+    FROM _stats FULL JOIN _new USING (week_start, item_id)
+    LEFT JOIN items i USING (item_id)
+    ORDER BY week_start, item_id
+    """
+    return _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
+                             "user_id": user_id})
+
+
+_CHATS = f"""
+_base AS (
+    SELECT c.chat_id, c.item_id, c.other_user_name, c.last_message_at FROM chats c WHERE {_filters("c")}
+),
+_msgs AS (
+    SELECT m.chat_id, m.created,
+           m.direction = 'in' AND m.type IS DISTINCT FROM 'system' AS incoming, m.direction = 'out' AS outgoing
+    FROM messages m
+    WHERE m.created IS NOT NULL AND m.chat_id IN (SELECT chat_id FROM _base)
+),
+_marks AS (
+    SELECT chat_id, min(created) FILTER (WHERE incoming) AS first_incoming_at,
+           max(created) FILTER (WHERE outgoing) AS last_outgoing_at, max(created) AS last_message_at
+    FROM _msgs GROUP BY chat_id
+),
+_per_chat AS (
+    SELECT b.chat_id, b.item_id, b.other_user_name, k.first_incoming_at,
+           (SELECT min(m.created) FROM _msgs m
+            WHERE m.chat_id = b.chat_id AND m.outgoing AND m.created >= k.first_incoming_at) AS first_response_at,
+           greatest(k.last_message_at, b.last_message_at) AS last_message_at,
+           (SELECT min(m.created) FROM _msgs m
+            WHERE m.chat_id = b.chat_id AND m.incoming
+              AND (k.last_outgoing_at IS NULL OR m.created > k.last_outgoing_at)) AS waiting_since
+    FROM _base b LEFT JOIN _marks k ON k.chat_id = b.chat_id
+)
+"""
+
+
+def messaging(store: Store, *, item_ids: ItemIds = None, user_id: int | None = None) -> pd.DataFrame:
+    """Per chat: response time to the first incoming message, and since when a guest has been waiting.
+
+    Example: ``messaging(store).query("not answered").sort_values("waiting_since")``
+    """
+    sql = f"""
+    WITH {_CHATS}
+    SELECT chat_id, item_id, other_user_name, first_incoming_at, first_response_at,
+           date_diff('second', first_incoming_at, first_response_at) / 60.0 AS response_minutes,
+           waiting_since IS NULL AS answered, last_message_at, waiting_since
+    FROM _per_chat
+    ORDER BY last_message_at DESC NULLS LAST, chat_id
+    """
+    df = _run(store, sql, {"item_ids": _item_list(item_ids), "user_id": user_id})
+    return _nullable_ids(df, "item_id")
+
+
+def messaging_summary(store: Store, *, item_ids: ItemIds = None, user_id: int | None = None) -> pd.DataFrame:
+    """One row: chats, answered, unanswered (a guest is waiting), median minutes to the first response.
+
+    Example: ``messaging_summary(store).unanswered[0]``
+    """
+    sql = f"""
+    WITH {_CHATS}
+    SELECT count(*) AS chats, count(*) FILTER (WHERE waiting_since IS NULL) AS answered,
+           count(*) FILTER (WHERE waiting_since IS NOT NULL) AS unanswered,
+           quantile_cont(date_diff('second', first_incoming_at, first_response_at) / 60.0, 0.5)
+               AS median_response_minutes
+    FROM _per_chat
+    """
+    return _run(store, sql, {"item_ids": _item_list(item_ids), "user_id": user_id})

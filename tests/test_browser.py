@@ -1,0 +1,181 @@
+"""The notebooks as a host uses them: JupyterLab in Chromium, the API a sandbox served over loopback HTTP.
+
+One sandbox server and one JupyterLab (on a copy of notebooks/) serve both tests. In 03_inbox a reply is typed,
+sent and confirmed; in 04_calendar a range is blocked and confirmed; each time the sandbox must hold the write
+and the store's audit log its row. Screenshots of the widgets go to ``$AVITO_KIT_SCREENSHOTS`` when set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
+from avito_kit.store import Store
+from tests.browser_support import (
+    CHROMIUM_ARGS,
+    copy_notebooks,
+    jupyter_lab,
+    open_and_run_all,
+    require_chromium,
+    screenshot_dir,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+TIMEOUT = 90_000  # ms
+
+
+@pytest.fixture(scope="module")
+def chromium_path():
+    return require_chromium()
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    return Sandbox(seed=5, n_items=6, n_chats=30)
+
+
+@pytest.fixture(scope="module")
+def env(sandbox, tmp_path_factory, chromium_path):
+    home = tmp_path_factory.mktemp("lab")
+    with sandbox.serve() as server:
+        yield {
+            "home": home,
+            "db": home / "avito.duckdb",
+            "vars": {"AVITO_BASE_URL": server.base_url, "AVITO_CLIENT_ID": SANDBOX_CLIENT_ID,
+                     "AVITO_CLIENT_SECRET": SANDBOX_CLIENT_SECRET, "AVITO_KIT_DB": str(home / "avito.duckdb"),
+                     "AVITO_KIT_TOKEN_CACHE": str(home / "token.json")},
+        }
+
+
+@pytest.fixture(scope="module")
+def lab(env):
+    project = env["home"] / "project"
+    root = copy_notebooks(NOTEBOOKS, project)
+    with jupyter_lab(root, env["home"], env["vars"]) as lab:
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def browser(lab, chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def test_reply_in_the_inbox_notebook(page, lab, env, sandbox, tmp_path):
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(tmp_path)
+    open_and_run_all(page, lab, "03_inbox.ipynb", ".avito-inbox .avito-chat-list select", shots)
+    inbox = page.locator(".avito-inbox")
+    expect(inbox.locator(".avito-status")).to_contain_text("chats")
+    inbox.locator(".avito-chat-list select").select_option(index=0)
+    expect(inbox.locator(".avito-chat-header")).to_contain_text("·")
+    text = "Здравствуйте! Квартира свободна, жду вас."
+    inbox.locator(".avito-reply-text textarea").fill(text)
+    expect(inbox.locator(".avito-counter")).to_contain_text(f"{len(text)} / 1000")
+    inbox.locator("button.avito-send").click()
+    expect(inbox.locator(".avito-preview")).to_contain_text(text)
+    inbox.screenshot(path=shots / "03_inbox_confirm.png")
+    sent_before = [r for r in sandbox.requests if r.operation == "postSendMessage"]
+    assert sent_before == []  # nothing before Confirm
+    inbox.locator("button.avito-confirm").dblclick()  # a double click sends once
+    expect(inbox.locator(".avito-status")).to_contain_text("Sent at")
+    expect(inbox.locator(".avito-conversation")).to_contain_text(text)
+    inbox.scroll_into_view_if_needed()
+    inbox.screenshot(path=shots / "03_inbox.png")
+
+    audit = Store(env["db"]).audit_log().query("action == 'reply'")
+    assert audit[["outcome"]].values.tolist() == [["ok"]]
+    chat_id = audit.iloc[0]["target"]
+    assert sandbox.chats[chat_id].messages[-1]["content"] == {"text": text}
+    assert len([r for r in sandbox.requests if r.operation == "postSendMessage"]) == 1
+
+
+def test_block_in_the_calendar_notebook(page, lab, env, sandbox, tmp_path):
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(tmp_path)
+    open_and_run_all(page, lab, "04_calendar.ipynb", ".avito-calendar .avito-calendar-grid table", shots)
+    calendar = page.locator(".avito-calendar")
+    item = min((i for i in sandbox.items if i.status == "active"), key=lambda i: i.id)  # the default listing
+    first, last = free_nights(sandbox, item.id)
+    calendar.locator(".avito-date-from input").fill(first.isoformat())
+    calendar.locator(".avito-date-to input").fill(last.isoformat())
+    calendar.locator(".avito-block-comment input").fill("ремонт")
+    calendar.locator("button.avito-block").click()
+    expect(calendar.locator(".avito-preview")).to_contain_text(f"Block listing {item.id}: nights {first}")
+    calendar.screenshot(path=shots / "04_calendar_preview.png")
+    assert not [r for r in sandbox.requests if r.operation == "putBookingsInfo"]
+    calendar.locator("button.avito-confirm").click()
+    expect(calendar.locator(".avito-status")).to_contain_text("Blocked nights")
+    expect(calendar.locator(f"td[data-date='{first.isoformat()}']")).to_have_attribute("data-state", "blocked")
+    calendar.scroll_into_view_if_needed()
+    calendar.screenshot(path=shots / "04_calendar.png")
+
+    assert {"date_start": first.isoformat(), "date_end": last.isoformat(), "type": "manual",
+            "comment": "ремонт"} in sandbox.blocks[item.id]
+    audit = Store(env["db"]).audit_log().query("action == 'calendar_block'")
+    assert audit[["target", "outcome"]].values.tolist() == [[str(item.id), "ok"]]
+
+
+def free_nights(sandbox: Sandbox, item_id: int, nights: int = 3) -> tuple[dt.date, dt.date]:
+    """The first ``nights`` nights from 10 days ahead that no active or pending booking touches."""
+    busy = [(dt.date.fromisoformat(b["check_in"]), dt.date.fromisoformat(b["check_out"]))
+            for b in sandbox.bookings(item_id) if b["status"] in ("active", "pending")]
+    day = sandbox.today + dt.timedelta(days=10)
+    while any(a < day + dt.timedelta(days=nights) and b > day for a, b in busy):
+        day += dt.timedelta(days=1)
+    return day, day + dt.timedelta(days=nights)
+
+
+def test_sync_button_in_the_explore_notebook(page, lab, env, sandbox, tmp_path):
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(tmp_path)
+    open_and_run_all(page, lab, "01_sync_and_explore.ipynb", ".avito-sync-button button.avito-sync", shots)
+    runs_before = len(Store(env["db"]).sync_runs())
+    sync_box = page.locator(".avito-sync-button")
+    sync_box.locator("button.avito-sync").click()
+    expect(sync_box.locator(".avito-sync-report")).to_contain_text("Synced account", timeout=TIMEOUT)
+    expect(sync_box.locator(".avito-sync-progress .progress-bar-success")).to_be_visible()
+    sync_box.scroll_into_view_if_needed()
+    sync_box.screenshot(path=shots / "01_sync_button.png")
+    runs = Store(env["db"]).sync_runs()
+    assert len(runs) == runs_before + 1 and runs["status"].iloc[-1] == "ok"
+
+
+def test_dashboard_in_the_report_notebook(page, lab, env, tmp_path):
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(tmp_path)
+    open_and_run_all(page, lab, "02_occupancy_revenue_report.ipynb", ".avito-dashboard .avito-kpi-cards", shots)
+    dashboard = page.locator(".avito-dashboard")
+    expect(dashboard.locator(".avito-kpi")).to_have_count(8)
+    expect(dashboard.locator(".js-plotly-plot")).to_have_count(2)
+    dashboard.locator(".avito-period select").select_option(label="Следующие 30 ночей")
+    expect(dashboard.locator(".avito-status")).to_contain_text("Ночи")
+    dashboard.scroll_into_view_if_needed()
+    dashboard.screenshot(path=shots / "02_dashboard.png")
+    assert (Path(lab.root).parent / "reports" / "avito_report.html").exists()
