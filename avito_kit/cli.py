@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="read listings, bookings, chats, messages and stats into the store")
     sync.add_argument("--from", dest="date_from", help="first night, YYYY-MM-DD (default: a year ago)")
     sync.add_argument("--to", dest="date_to", help="last night, YYYY-MM-DD (default: a year ahead)")
+    sync.add_argument("--full", action="store_true", help="read every listing's bookings and the stats again, "
+                      "even those read in the last 15 minutes")
     sync.add_argument("--no-progress", action="store_true")
 
     calendar = commands.add_parser("calendar", help="close or open dates of a listing")
@@ -54,6 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     reply.add_argument("chat_id", metavar="CHAT_ID")
     reply.add_argument("text", metavar="TEXT")
     reply.add_argument("--yes", action="store_true", help="send without asking")
+
+    kpi = commands.add_parser("kpi", help="occupancy, revenue, ADR, RevPAR for nights FROM..TO (both included)")
+    kpi.add_argument("--from", dest="date_from", required=True, help="first night, YYYY-MM-DD")
+    kpi.add_argument("--to", dest="date_to", required=True, help="last night, YYYY-MM-DD")
+    kpi.add_argument("--by", choices=("item", "total"), default="item")
+    kpi.add_argument("--json", action="store_true", help="a JSON array of objects instead of a table")
+
+    report = commands.add_parser("report", help="write the offline HTML report")
+    report.add_argument("--out", help="the HTML file (default: reports/avito_report.html)")
+    report.add_argument("--from", dest="date_from", help="first night of the KPI period (default: 29 days ago)")
+    report.add_argument("--to", dest="date_to", help="last night of the KPI period (default: today)")
 
     commands.add_parser("demo", help="sync the embedded sandbox into the store and print a summary")
 
@@ -145,6 +158,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "reply":
             _confirm(f"Reply in chat {args.chat_id}:\n{args.text}", args.yes)
         return run(_write_or_sync(args, client, Store(args.db)))
+    if args.command in ("kpi", "report"):
+        return _read_only(args)
     if args.command == "demo":
         from .demo import run_demo
         from .store import Store
@@ -160,14 +175,43 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
+def _read_only(args: argparse.Namespace) -> int:
+    """``kpi`` and ``report``: the store only, no Avito."""
+    from .checks import check_range
+    from .store import Store
+
+    if args.command == "kpi" or args.date_from or args.date_to:
+        check_range(args.date_from or args.date_to, args.date_to or args.date_from, ("--from", "--to"),
+                    allow_equal=True)
+    if not _db_path(args).exists():
+        raise ValueError(f"no store at {_db_path(args)}: run `avito-kit sync` (or `make demo`) first")
+    store = Store(args.db)
+    if args.command == "report":
+        from .report import write_report
+
+        print(f"Report written: {write_report(store, args.out, args.date_from, args.date_to)}")
+        return EXIT_OK
+    from .metrics import kpis
+    from .tables import kpi_json, kpi_table
+
+    frame = kpis(store, args.date_from, args.date_to, by=args.by)
+    if args.json:
+        print(kpi_json(frame))
+    else:
+        titles = dict(zip(*store.items()[["item_id", "title"]].to_dict("list").values(), strict=True))
+        print(kpi_table(frame, titles, f"Ночи {args.date_from} … {args.date_to} включительно"))
+    return EXIT_OK
+
+
 async def _write_or_sync(args, client, store) -> int:
     from . import actions
-    from .sync import sync
+    from .sync import DEFAULT_MAX_AGE, sync
 
     async with client:
         if args.command == "sync":
             progress = not args.no_progress and sys.stderr.isatty()  # bars only for a person watching
-            report = await sync(client, store, args.date_from, args.date_to, progress=progress)
+            report = await sync(client, store, args.date_from, args.date_to, progress=progress,
+                                max_age=None if args.full else DEFAULT_MAX_AGE)
             print(report)
         elif args.command == "calendar":
             if args.action == "block":

@@ -282,7 +282,8 @@ class AvitoApiClient:
     # -- messenger -------------------------------------------------------------------------------------
 
     async def get_chats(self, unread_only: bool = False, limit: int = 100, offset: int = 0,
-                        chat_types: Iterable[str] = ("u2i", "u2u"), item_ids: Iterable[int] | None = None) -> list[dict]:
+                        chat_types: Iterable[str] = ("u2i", "u2u"),
+                        item_ids: Iterable[int] | None = None) -> list[dict]:
         """One page of chats, most recently updated first (messenger.json getChatsV2)."""
         if not 1 <= limit <= MESSENGER_PAGE_MAX:
             raise ValueError(f"limit must be 1..{MESSENGER_PAGE_MAX}, got {limit}")

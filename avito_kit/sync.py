@@ -32,6 +32,9 @@ DEFAULT_DAYS_BACK = 365
 DEFAULT_DAYS_AHEAD = 365
 STATS_DAYS_BACK = 270  # items.json itemStatsShallow: "глубина такого запроса ограничена 270 днями"
 BATCH_ITEMS = 100  # listings whose bookings are written in one transaction
+# Bookings and stats read this recently are not read again: a second sync within minutes (the inbox refresh of a
+# notebook) then costs a few requests instead of one per listing. ``max_age=None`` or ``--full`` reads all.
+DEFAULT_MAX_AGE = dt.timedelta(minutes=15)
 
 
 @dataclass
@@ -70,10 +73,14 @@ class SyncReport:
 
 
 async def sync(client: AvitoApiClient, store: Store, date_from: str | dt.date | None = None,
-               date_to: str | dt.date | None = None, progress: bool = True) -> SyncReport:
+               date_to: str | dt.date | None = None, progress: bool = True,
+               max_age: dt.timedelta | None = DEFAULT_MAX_AGE) -> SyncReport:
     """Bring the store up to date with the account: listings of every status, bookings (unpaid included)
     for nights ``date_from`` .. ``date_to`` (default a year back to a year ahead), chats of both types,
     new messages of changed chats, and daily stats. Reads only: no chat is marked read.
+
+    A listing's bookings and the stats read less than ``max_age`` ago for a window covering this one are
+    kept as stored (the report's notes say how many); ``max_age=None`` reads everything again.
 
     >>> report = await sync(client, Store())
     """
@@ -88,9 +95,14 @@ async def sync(client: AvitoApiClient, store: Store, date_from: str | dt.date | 
         await asyncio.to_thread(store.upsert_items, items_frame(items), user_id)
         report.items = len(items)
         item_ids = [int(item["id"]) for item in items]
-        await _sync_bookings(client, store, user_id, item_ids, first, last, today, report, progress)
+        fresh = _Freshness(store, user_id, first, last, max_age)
+        await _sync_bookings(client, store, user_id, fresh.stale(item_ids, "bookings"), first, last, today,
+                             report, progress, fresh)
         await _sync_chats(client, store, user_id, report, progress)
-        await _sync_stats(client, store, user_id, item_ids, first, last, today, report)
+        if fresh.stale(["all"], "stats"):
+            await _sync_stats(client, store, user_id, item_ids, first, last, today, report)
+            await asyncio.to_thread(fresh.mark, ["all"], "stats")
+        fresh.report_skipped(report)
     except BaseException as exc:
         report.requests = client.requests_sent - requests_before
         await asyncio.to_thread(store.finish_sync_run, run_id, "failed", report.counts(),
@@ -116,15 +128,52 @@ def sync_window(date_from: str | dt.date | None = None, date_to: str | dt.date |
 
 
 def sync_now(client: AvitoApiClient, store: Store, date_from: str | dt.date | None = None,
-             date_to: str | dt.date | None = None, progress: bool = True) -> SyncReport:
+             date_to: str | dt.date | None = None, progress: bool = True,
+             max_age: dt.timedelta | None = DEFAULT_MAX_AGE) -> SyncReport:
     """``sync`` for plain code and notebook cells."""
-    return run(sync(client, store, date_from, date_to, progress))
+    return run(sync(client, store, date_from, date_to, progress, max_age))
+
+
+class _Freshness:
+    """Per-listing cursors ``bookings:<item_id>`` and ``stats:all`` = when, and for which window, they were read."""
+
+    def __init__(self, store: Store, user_id: int, first: dt.date, last: dt.date, max_age: dt.timedelta | None):
+        self.store, self.user_id, self.first, self.last = store, user_id, first, last
+        self.now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        self.max_age = max_age
+        self.cursors = store.get_cursors(user_id, "") if max_age else {}
+        self.skipped: dict[str, int] = {}
+
+    def stale(self, keys: list, kind: str) -> list:
+        """The keys whose last read is older than ``max_age`` or did not cover this window."""
+        stale = [key for key in keys if not self._fresh(self.cursors.get(f"{kind}:{key}"))]
+        self.skipped[kind] = len(keys) - len(stale)
+        return stale
+
+    def _fresh(self, cursor: dict | None) -> bool:
+        if not cursor or not self.max_age:
+            return False
+        read_at = dt.datetime.fromisoformat(cursor["read_at"])
+        return (self.now - read_at < self.max_age and cursor["from"] <= self.first.isoformat()
+                and cursor["to"] >= self.last.isoformat())
+
+    def mark(self, keys: list, kind: str) -> None:
+        """Called once what the cursors guard is stored, so a crash never leaves a cursor ahead of its data."""
+        value = {"read_at": self.now.isoformat(), "from": self.first.isoformat(), "to": self.last.isoformat()}
+        self.store.set_cursors(self.user_id, {f"{kind}:{key}": value for key in keys})
+
+    def report_skipped(self, report: SyncReport) -> None:
+        if self.skipped.get("bookings"):
+            report.notes.append(f"bookings of {self.skipped['bookings']} listings were read less than "
+                                f"{self.max_age} ago: kept (sync --full reads them again)")
+        if self.skipped.get("stats"):
+            report.notes.append(f"stats were read less than {self.max_age} ago: kept")
 
 
 # -- bookings ------------------------------------------------------------------------------------------
 
 
-async def _sync_bookings(client, store, user_id, item_ids, first, last, today, report, progress) -> None:
+async def _sync_bookings(client, store, user_id, item_ids, first, last, today, report, progress, fresh) -> None:
     window = {"start": first}
 
     async def fetch(item_id: int) -> tuple[int, dt.date, list[dict]]:
@@ -151,6 +200,7 @@ async def _sync_bookings(client, store, user_id, item_ids, first, last, today, r
         for batch_start in range(0, len(item_ids), BATCH_ITEMS):
             results = await asyncio.gather(*(fetch(i) for i in item_ids[batch_start:batch_start + BATCH_ITEMS]))
             await asyncio.to_thread(_store_bookings, store, user_id, results, report)
+            await asyncio.to_thread(fresh.mark, [item_id for item_id, _, _ in results], "bookings")
             bar.update(len(results))
     finally:
         bar.close()

@@ -186,7 +186,7 @@ class InboxWidget(_ActionWidget):
                                   "avito-chat-list")
         self.header = _classed(widgets.HTML(), "avito-chat-header")
         self.conversation = _classed(widgets.HTML(), "avito-conversation")
-        self.template = _classed(widgets.Dropdown(options=[("— template —", None)], description="Template",
+        self.template = _classed(widgets.Dropdown(options=[("— template —", "")], description="Template",
                                                   layout=widgets.Layout(width="100%")), "avito-template")
         self.reply = _classed(widgets.Textarea(placeholder="Reply to the guest…", rows=4,
                                                layout=widgets.Layout(width="100%")), "avito-reply-text")
@@ -258,13 +258,13 @@ class InboxWidget(_ActionWidget):
             return
         self._draft = None
         self.reply.value = ""
-        self.template.value = None
+        self.template.value = ""
         self._show_chat()
         self.status.value = ""
 
     def _on_template(self, change: Any) -> None:
         name = change["new"]
-        if name is None or self.chat_id is None:
+        if not name or self.chat_id is None:
             return
         values = self.placeholder_values(self.chat_id)
         self.reply.value = fill_template(self.templates[name], values)
@@ -318,7 +318,7 @@ class InboxWidget(_ActionWidget):
             raise
         if self.chat_id == chat_id:
             self.reply.value = ""
-            self.template.value = None
+            self.template.value = ""
         self.refresh()
         self._say(f"Sent at {dt.datetime.now():%H:%M} and logged in the audit.", "info")
 
@@ -346,7 +346,7 @@ class InboxWidget(_ActionWidget):
         chat_id = self.chat_id
         row = self._rows.get(chat_id) if chat_id else None
         names = list(self.templates)
-        self.template.options = [("— template —", None), *[(n, n) for n in names]]
+        self.template.options = [("— template —", ""), *[(n, n) for n in names]]
         if row is None:
             self.header.value = "<i>Select a chat on the left.</i>"
             self.conversation.value = ""
@@ -441,7 +441,9 @@ class CalendarWidget(_ActionWidget):
         form = widgets.VBox([self.date_from, self.date_to, self.comment,
                              widgets.HBox([self.block_button, self.open_button]), self.confirm_box],
                             layout=widgets.Layout(padding="0 0 0 16px"))
-        self.children = [self.listing, widgets.HBox([widgets.VBox([navigation, self.grid, self.blocks_view]), form]),
+        month_view = widgets.VBox([navigation, self.grid, self.blocks_view], layout=widgets.Layout(flex="0 0 auto"))
+        form.layout.flex = "1 1 auto"
+        self.children = [self.listing, widgets.HBox([month_view, form]),
                          self.status, self.output]
         self.add_class("avito-calendar")
 
@@ -656,8 +658,9 @@ class Dashboard(_ActionWidget):
         self.date_from = _classed(widgets.DatePicker(value=first, description="С ночи"), "avito-date-from")
         self.date_to = _classed(widgets.DatePicker(value=last, description="По ночь"), "avito-date-to")
         self.listing = _classed(widgets.Dropdown(
-            options=[("Все объявления", None), *_listing_options(store)],
-            description="Объявление", layout=widgets.Layout(width="480px")), "avito-dashboard-listing")
+            options=[("Все объявления", 0), *_listing_options(store)], value=0,  # 0: all (None shows blank)
+            description="Объявление", style={"description_width": "initial"},
+            layout=widgets.Layout(width="520px")), "avito-dashboard-listing")
         self.cards = _classed(widgets.HTML(), "avito-kpi-cards")
         self.grid_figure = go.FigureWidget()
         self.monthly_figure = go.FigureWidget()
@@ -672,7 +675,7 @@ class Dashboard(_ActionWidget):
 
     @property
     def item_ids(self) -> list[int] | None:
-        return None if self.listing.value is None else [self.listing.value]
+        return [self.listing.value] if self.listing.value else None
 
     def update(self) -> None:
         """Recompute the cards and both charts for the current pickers."""

@@ -175,7 +175,8 @@ def test_dashboard_in_the_report_notebook(page, lab, env, tmp_path):
     expect(dashboard.locator(".avito-kpi")).to_have_count(8)
     expect(dashboard.locator(".js-plotly-plot")).to_have_count(2)
     dashboard.locator(".avito-period select").select_option(label="Следующие 30 ночей")
-    expect(dashboard.locator(".avito-status")).to_contain_text("Ночи")
+    expect(dashboard.locator(".avito-status")).to_contain_text(f"Ночи {dt.date.today():%d.%m.%Y} –")
+    page.set_viewport_size({"width": 1400, "height": 2200})  # the whole dashboard in one picture
     dashboard.scroll_into_view_if_needed()
     dashboard.screenshot(path=shots / "02_dashboard.png")
     assert (Path(lab.root).parent / "reports" / "avito_report.html").exists()

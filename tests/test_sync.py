@@ -30,7 +30,7 @@ from avito_kit.limits import RetryPolicy
 from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
 from avito_kit.session import SANDBOX_BASE_URL, open_client
 from avito_kit.store import Store
-from avito_kit.sync import STATS_DAYS_BACK, sync, sync_now
+from avito_kit.sync import DEFAULT_MAX_AGE, STATS_DAYS_BACK, sync, sync_now
 
 from .fakes import FakeClock
 
@@ -62,8 +62,10 @@ def keep_token_folders_in(folder, monkeypatch) -> None:
         TemporaryDirectory=Folder, mkdtemp=lambda prefix="tmp": tempfile.mkdtemp(prefix=prefix, dir=folder)))
 
 
-def snapshot(store: Store, skip: tuple[str, ...] = ("sync_runs", "schema_version")) -> dict[str, pd.DataFrame]:
-    """Every table but ``skip``, without its write-time columns, in a stable order (one connection)."""
+def snapshot(store: Store, skip: tuple[str, ...] = ("sync_runs", "sync_cursors", "schema_version")
+             ) -> dict[str, pd.DataFrame]:
+    """Every table but ``skip`` (run bookkeeping: when things were read), without its write-time columns, in a
+    stable order (one connection)."""
     result = {}
     with store.connect(read_only=True) as con:
         columns = con.execute("SELECT table_name, column_name FROM information_schema.columns "
@@ -92,6 +94,8 @@ def tables_of(con) -> list[str]:
 
 
 async def sync_with(sandbox: Sandbox, store: Store, **sync_args):
+    """A sync that reads everything (``max_age=None``), unless the test asks for the default reuse."""
+    sync_args.setdefault("max_age", None)
     async with open_client(sandbox=sandbox) as client:
         return await sync(client, store, progress=False, **sync_args)
 
@@ -260,6 +264,29 @@ async def test_a_second_sync_changes_nothing_and_asks_less(tmp_path):
     assert_consistent(store)
 
 
+async def test_bookings_and_stats_read_minutes_ago_are_kept_until_they_age(tmp_path):
+    sandbox = Sandbox(seed=6, n_chats=3)
+    store = Store(tmp_path / "a.duckdb")
+    await sync_with(sandbox, store, max_age=DEFAULT_MAX_AGE)
+    listings = len(sandbox.items)
+    sandbox.add_incoming_message(next(iter(sandbox.chats)), "Добрый вечер!")
+    mark = len(sandbox.requests)
+
+    quick = await sync_with(sandbox, store, max_age=DEFAULT_MAX_AGE)
+    assert "getRealtyBookings" not in ops(sandbox, mark) and "itemStatsShallow" not in ops(sandbox, mark)
+    assert quick.messages_new == 1
+    assert any(f"bookings of {listings} listings were read less than" in note for note in quick.notes)
+
+    mark = len(sandbox.requests)
+    wider = await sync_with(sandbox, store, max_age=DEFAULT_MAX_AGE, date_to=TODAY + dt.timedelta(days=400))
+    assert ops(sandbox, mark).count("getRealtyBookings") == listings  # a window not read yet is read
+    assert wider.bookings_seen > 0
+
+    mark = len(sandbox.requests)
+    await sync_with(sandbox, store)  # max_age=None: everything again
+    assert ops(sandbox, mark).count("getRealtyBookings") == listings and "itemStatsShallow" in ops(sandbox, mark)
+
+
 # -- history --------------------------------------------------------------------------------------------------
 
 
@@ -423,7 +450,7 @@ print("ready", flush=True)
 
 async def main():
     async with open_client(sandbox=sandbox) as client:
-        await sync(client, Store(db), progress=False)
+        await sync(client, Store(db), progress=False, max_age=None)
 
 asyncio.run(main())
 print("done", flush=True)

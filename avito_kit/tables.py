@@ -1,0 +1,70 @@
+"""KPI frames -> text for a terminal or a JSON consumer (what ``avito-kit kpi`` and ``make demo`` print).
+
+Pure like ``charts``: a DataFrame in, a string out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+from .charts import format_int, format_pct, format_rub
+
+__all__ = ["KPI_KEYS", "kpi_json", "kpi_records", "kpi_table"]
+
+# The keys of `avito-kit kpi --json`, in order; item_id is null on the total row.
+KPI_KEYS = ("item_id", "nights_total", "nights_blocked", "nights_available", "nights_booked", "occupancy",
+            "paid_occupancy", "revenue", "adr", "revpar", "stays", "alos")
+_COUNTS = {"nights_total", "nights_blocked", "nights_available", "nights_booked", "stays"}
+
+DEFINITIONS = ("Загрузка = занятые / доступные ночи (закрытые хозяином не в счёт); опл. загрузка = занятые / все "
+               "ночи;\nвыручка = доля цены брони за каждую ночь; ADR = выручка / занятые ночи; RevPAR = выручка / "
+               "доступные ночи;\nALOS = средняя полная длина броней с заездом в периоде (METRICS.md)")
+
+
+def kpi_records(frame: pd.DataFrame) -> list[dict]:
+    """``metrics.kpis`` rows as plain dicts with exactly ``KPI_KEYS``: ints for counts, floats for the rest,
+    None for a missing item id (the total row) or an undefined ratio."""
+    records = []
+    for row in frame.to_dict("records"):
+        record = {}
+        for key in KPI_KEYS:
+            value = row.get(key)
+            if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+                record[key] = None
+            elif key == "item_id" or key in _COUNTS:
+                record[key] = int(value)
+            else:
+                record[key] = round(float(value), 6)
+        records.append(record)
+    return records
+
+
+def kpi_json(frame: pd.DataFrame) -> str:
+    return json.dumps(kpi_records(frame), ensure_ascii=False, indent=2)
+
+
+def kpi_table(frame: pd.DataFrame, titles: dict[int, str] | None = None, heading: str = "") -> str:
+    """A fixed-width table, one line per listing and the total last, with the definitions underneath."""
+    titles = titles or {}
+    header = ("Объявление", "Ночей", "Занято", "Закрыто", "Загрузка", "Опл. загр.", "Выручка", "ADR", "RevPAR",
+              "Заезды", "ALOS")
+    rows = []
+    for r in kpi_records(frame):
+        name = "Итого" if r["item_id"] is None else (titles.get(r["item_id"]) or str(r["item_id"]))
+        rows.append((name[:34], format_int(r["nights_total"]), format_int(r["nights_booked"]),
+                     format_int(r["nights_blocked"]), format_pct(r["occupancy"]), format_pct(r["paid_occupancy"]),
+                     format_rub(r["revenue"]), format_rub(r["adr"]), format_rub(r["revpar"]),
+                     format_int(r["stays"]), "—" if r["alos"] is None else f"{r['alos']:.1f}".replace(".", ",")))
+    widths = [max(len(str(line[i])) for line in [header, *rows]) for i in range(len(header))]
+    lines = [heading] if heading else []
+    for n, line in enumerate([header, *rows]):
+        cells = [str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(line, widths,
+                                                                                              strict=True))]
+        lines.append("  ".join(cells))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append(DEFINITIONS)
+    return "\n".join(lines)
