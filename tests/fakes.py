@@ -75,10 +75,6 @@ class FakeAvito:
         handler = self.routes.get((request.method, path))
         if handler is None:
             raise AssertionError(f"unexpected request {request.method} {request.url}")
-        try:
-            request.read()
-        except Exception:  # noqa: BLE001 - streamed bodies are already read
-            pass
         return handler(request)
 
     def transport(self) -> httpx.MockTransport:

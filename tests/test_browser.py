@@ -180,3 +180,24 @@ def test_dashboard_in_the_report_notebook(page, lab, env, tmp_path):
     dashboard.scroll_into_view_if_needed()
     dashboard.screenshot(path=shots / "02_dashboard.png")
     assert (Path(lab.root).parent / "reports" / "avito_report.html").exists()
+
+
+def test_run_works_in_a_jupyterlab_cell(page, lab, env, tmp_path):
+    """``run(client.get_chats())`` from a cell, inside the kernel's running loop, twice (the README's example)."""
+    import nbformat
+    from playwright.sync_api import expect
+
+    notebook = nbformat.read(NOTEBOOKS / "03_inbox.ipynb", as_version=4)  # its kernel metadata, then our cell
+    notebook.cells = [nbformat.v4.new_code_cell(
+        "from avito_kit import open_client, run\n"
+        "client = open_client()\n"
+        "first = run(client.get_chats())\n"
+        "print('chats', len(first), len(run(client.get_chats(unread_only=True))) <= len(first))\n"
+        "from avito_kit import Store\n"
+        "from avito_kit.sync import sync_now\n"
+        "print('synced', sync_now(client, Store(), max_age=None).items)"
+    )]
+    nbformat.write(notebook, lab.root / "run_check.ipynb")
+    open_and_run_all(page, lab, "run_check.ipynb", ".jp-OutputArea-output", screenshot_dir(tmp_path))
+    expect(page.locator(".jp-OutputArea-output").first).to_contain_text("chats 30 True")
+    expect(page.locator(".jp-OutputArea-output").last).to_contain_text("synced 6")

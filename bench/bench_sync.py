@@ -1,0 +1,246 @@
+"""Full sync and re-sync against the sandbox served over loopback HTTP with 40 ms latency per request.
+
+Baseline, measured in the same run: the original integration's style, one awaited call after another (a plain
+``httpx.AsyncClient`` making the same reads in sequence) and one autocommitted INSERT per row into DuckDB. A
+row INSERT costs milliseconds (each one a commit), so the baseline's inserts are timed on the first
+``SAMPLE_ROWS`` rows of each table and extrapolated to all its rows; its requests are all made and timed.
+
+    python bench/bench_sync.py            # about a minute
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+from common import Row, print_table, seconds, stopwatch
+
+import httpx
+
+from avito_kit.auth import AvitoAuth
+from avito_kit.client import ALL_ITEM_STATUSES, ITEMS_PAGE_MAX, MESSENGER_PAGE_MAX, STATS_IDS_MAX, AvitoApiClient
+from avito_kit.limits import DOCUMENTED_LIMITS, WINDOW_SECONDS, limit_key
+from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
+from avito_kit.store import Store
+from avito_kit.sync import sync, sync_window
+
+N_ITEMS, N_CHATS, MESSAGES_PER_CHAT = 200, 600, 20
+LATENCY = 0.04
+CHANGED_CHATS = 6  # 1% of the chats get a new message before the re-sync
+SAMPLE_ROWS = 300  # per table: the baseline's row INSERTs timed on these, extrapolated to the rest
+
+
+def minimum_requests(n_items: int, n_chats: int, messages_per_chat: int) -> int:
+    """Token, account, listing pages, a bookings call per listing, chat pages, message pages, stats calls.
+
+    Neither listings nor chats come with a total: paging stops at a short page, so a count that is an exact
+    multiple of the page size costs one more (empty) page.
+    """
+    item_pages = n_items // ITEMS_PAGE_MAX + 1
+    chat_pages = n_chats // MESSENGER_PAGE_MAX + 1
+    message_pages = n_chats * (messages_per_chat // MESSENGER_PAGE_MAX + 1)
+    return 2 + item_pages + n_items + chat_pages + message_pages + math.ceil(n_items / STATS_IDS_MAX)
+
+
+def time_bound(requests: dict[str, int], latency: float, in_flight: int, per_minute_default: int) -> float:
+    """The larger of the rate-limit bound (a window of 60 s per ``limit`` calls beyond the first window) and
+    latency x requests / requests in flight."""
+    rate_bound = 0.0
+    for key, count in requests.items():
+        limit = DOCUMENTED_LIMITS.get(key, per_minute_default)
+        rate_bound = max(rate_bound, max(0, math.ceil(count / limit) - 1) * WINDOW_SECONDS)
+    return max(rate_bound, latency * sum(requests.values()) / in_flight)
+
+
+def limit_keys(sandbox: Sandbox, since: int) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for request in sandbox.requests[since:]:
+        key = "token" if request.operation == "getAccessToken" else limit_key(request.path)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+# -- the baseline: one awaited call after another, one INSERT per row ------------------------------------------
+
+
+class RowInserter:
+    """One autocommitted INSERT per row, timed on the first ``SAMPLE_ROWS`` of each table, counted after."""
+
+    def __init__(self, path: Path) -> None:
+        import duckdb
+
+        Store(path)  # the same schema as avito_kit's
+        self.con = duckdb.connect(str(path))
+        self.timed: dict[str, float] = {}
+        self.rows: dict[str, int] = {}
+
+    def insert(self, table: str, columns: tuple[str, ...], values: list) -> None:
+        self.rows[table] = self.rows.get(table, 0) + 1
+        if self.rows[table] > SAMPLE_ROWS:
+            return
+        with stopwatch() as took:
+            self.con.execute(f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) "
+                             f"VALUES ({', '.join('?' * len(columns))})", values)
+        self.timed[table] = self.timed.get(table, 0.0) + took()
+
+    def extrapolated(self) -> float:
+        return sum(self.timed[t] / min(n, SAMPLE_ROWS) * n for t, n in self.rows.items())
+
+
+async def sequential_baseline(base_url: str, path: Path) -> tuple[float, float, int]:
+    """Returns (seconds of HTTP, extrapolated seconds of INSERTs, requests made)."""
+    db = RowInserter(path)
+    first, last = sync_window()
+    requests = 0
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        async def get(path: str, **params):
+            nonlocal requests
+            requests += 1
+            response = await http.get(path, params=params, headers=headers)
+            response.raise_for_status()
+            return response.json()
+
+        with stopwatch() as took:
+            requests += 1
+            token = (await http.post("/token", data={"grant_type": "client_credentials", "client_id": SANDBOX_CLIENT_ID,
+                                                     "client_secret": SANDBOX_CLIENT_SECRET})).json()["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            user_id = (await get("/core/v1/accounts/self"))["id"]
+            items, page = [], 1
+            while True:
+                resources = (await get("/core/v1/items", per_page=ITEMS_PAGE_MAX, page=page,
+                                       status=",".join(ALL_ITEM_STATUSES)))["resources"]
+                items += resources
+                for item in resources:
+                    db.insert("items", ("item_id", "user_id", "title", "status", "price", "url"),
+                              [item["id"], user_id, item["title"], item["status"], item.get("price"), item.get("url")])
+                if len(resources) < ITEMS_PAGE_MAX:
+                    break
+                page += 1
+            for item in items:
+                body = await get(f"/realty/v1/accounts/{user_id}/items/{item['id']}/bookings",
+                                 date_start=first.isoformat(), date_end=last.isoformat(), with_unpaid="true")
+                for b in body["bookings"]:
+                    db.insert("bookings", ("booking_id", "user_id", "item_id", "check_in", "check_out", "status",
+                                           "base_price", "first_seen_at", "last_seen_at", "status_changed_at"),
+                              [b["avito_booking_id"], user_id, item["id"], b["check_in"], b["check_out"],
+                               b["status"], b["base_price"], "2025-01-01", "2025-01-01", "2025-01-01"])
+            chats, offset = [], 0
+            while True:
+                page_chats = (await get(f"/messenger/v2/accounts/{user_id}/chats", limit=MESSENGER_PAGE_MAX,
+                                        offset=offset, chat_types="u2i,u2u"))["chats"]
+                chats += page_chats
+                if len(page_chats) < MESSENGER_PAGE_MAX:
+                    break
+                offset += MESSENGER_PAGE_MAX
+            for chat in chats:
+                messages = await get(f"/messenger/v3/accounts/{user_id}/chats/{chat['id']}/messages/",
+                                     limit=MESSENGER_PAGE_MAX, offset=0)
+                for m in messages:
+                    db.insert("messages", ("message_id", "chat_id", "user_id", "author_id", "direction", "type",
+                                           "text"),
+                              [m["id"], chat["id"], user_id, m.get("author_id"), m["direction"], m["type"],
+                               (m.get("content") or {}).get("text")])
+                db.insert("chats", ("chat_id", "user_id", "updated"), [chat["id"], user_id, None])
+            ids = [item["id"] for item in items]
+            for start in range(0, len(ids), STATS_IDS_MAX):
+                requests += 1
+                response = await http.post(f"/stats/v1/accounts/{user_id}/items", headers=headers,
+                                           json=_stats_body(ids[start:start + STATS_IDS_MAX]))
+                for entry in response.json()["result"]["items"]:
+                    for day in entry["stats"]:
+                        db.insert("item_stats", ("item_id", "date", "user_id", "uniq_views", "uniq_contacts",
+                                                 "uniq_favorites"),
+                                  [entry["itemId"], day["date"], user_id, day.get("uniqViews"),
+                                   day.get("uniqContacts"), day.get("uniqFavorites")])
+    inserts = sum(db.timed.values())
+    db.con.close()
+    return took() - inserts, db.extrapolated(), requests
+
+
+def _stats_body(ids: list[int]) -> dict:
+    import datetime as dt
+
+    today = dt.date.today()
+    return {"dateFrom": (today - dt.timedelta(days=269)).isoformat(), "dateTo": today.isoformat(), "itemIds": ids,
+            "fields": ["uniqViews", "uniqContacts", "uniqFavorites"], "periodGrouping": "day"}
+
+
+# -- avito_kit -------------------------------------------------------------------------------------------------
+
+
+async def avito_kit_sync(base_url: str, store: Store, cache: Path, **sync_args):
+    auth = AvitoAuth(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=base_url, cache_path=cache)
+    async with AvitoApiClient(auth) as client:
+        with stopwatch() as took:
+            report = await sync(client, store, progress=False, **sync_args)
+        return took(), report, client.limiter
+
+
+def main() -> bool:
+    sandbox = Sandbox(seed=42, n_items=N_ITEMS, n_chats=N_CHATS, messages_per_chat=MESSAGES_PER_CHAT)
+    folder = Path(tempfile.mkdtemp(prefix="avito_bench_sync_"))
+    print(f"Sync bench: {N_ITEMS} listings, {N_CHATS} chats of {MESSAGES_PER_CHAT} messages, "
+          f"{LATENCY * 1000:.0f} ms latency over loopback HTTP; files in {folder}", flush=True)
+    with sandbox.serve(latency=LATENCY) as server:
+        mark = len(sandbox.requests)
+        full_seconds, full, limiter = asyncio.run(avito_kit_sync(server.base_url, Store(folder / "kit.duckdb"),
+                                                                 folder / "token.json"))
+        full_requests = len(sandbox.requests) - mark
+        keys = limit_keys(sandbox, mark)
+        store = Store(folder / "kit.duckdb")
+        counts = store.counts()
+        assert (counts["items"], counts["chats"], counts["messages"]) == (
+            N_ITEMS, N_CHATS, N_CHATS * MESSAGES_PER_CHAT), counts
+        print(f"avito_kit full sync: {seconds(full_seconds)}, {full_requests} requests, "
+              f"{counts['bookings']} bookings, {counts['messages']} messages, {counts['item_stats']} stats rows",
+              flush=True)
+
+        for chat_id in list(sandbox.chats)[:: N_CHATS // CHANGED_CHATS][:CHANGED_CHATS]:
+            sandbox.add_incoming_message(chat_id, "Здравствуйте, квартира ещё свободна?")
+        mark = len(sandbox.requests)
+        quick_seconds, quick, _ = asyncio.run(avito_kit_sync(server.base_url, store, folder / "token.json"))
+        quick_requests = len(sandbox.requests) - mark
+        assert quick.messages_new == CHANGED_CHATS, quick
+        mark = len(sandbox.requests)
+        again_seconds, _, _ = asyncio.run(avito_kit_sync(server.base_url, store, folder / "token.json", max_age=None))
+        again_requests = len(sandbox.requests) - mark
+        print(f"avito_kit re-syncs: {seconds(quick_seconds)} ({quick_requests} requests) with max_age, "
+              f"{seconds(again_seconds)} ({again_requests} requests) with max_age=None", flush=True)
+
+        mark = len(sandbox.requests)
+        http_seconds, insert_seconds, base_requests = asyncio.run(
+            sequential_baseline(server.base_url, folder / "baseline.duckdb"))
+        assert base_requests == len(sandbox.requests) - mark
+        baseline = http_seconds + insert_seconds
+        print(f"sequential baseline: {seconds(http_seconds)} of requests ({base_requests}) + "
+              f"{seconds(insert_seconds)} of row INSERTs (extrapolated from {SAMPLE_ROWS} rows per table)",
+              flush=True)
+
+    minimum = minimum_requests(N_ITEMS, N_CHATS, MESSAGES_PER_CHAT)
+    bound = time_bound(keys, LATENCY, limiter.max_in_flight, limiter.default_per_minute)
+    rows = [
+        Row("full sync: speed-up over the sequential baseline", seconds(full_seconds), seconds(baseline),
+            baseline / full_seconds, ">= 5x", baseline / full_seconds >= 5),
+        Row("full sync: time / bound", seconds(full_seconds),
+            f"{seconds(bound)} ({LATENCY * 1000:.0f} ms x {full_requests} / {limiter.max_in_flight} in flight)",
+            full_seconds / bound, "<= 1.3", full_seconds / bound <= 1.3),
+        Row("full sync: requests / minimum", str(full_requests), str(minimum), full_requests / minimum, "<= 1.1",
+            full_requests / minimum <= 1.1),
+        Row(f"re-sync, {CHANGED_CHATS} chats changed: requests / full sync's", str(quick_requests),
+            str(full_requests), quick_requests / full_requests, "<= 0.15", quick_requests / full_requests <= 0.15),
+        Row(f"re-sync, {CHANGED_CHATS} chats changed: time / full sync's", seconds(quick_seconds),
+            seconds(full_seconds), quick_seconds / full_seconds, "", None),
+        Row("re-sync with max_age=None: requests / full sync's", str(again_requests), str(full_requests),
+            again_requests / full_requests, "", None),
+        Row("re-sync with max_age=None: time / full sync's", seconds(again_seconds), seconds(full_seconds),
+            again_seconds / full_seconds, "", None),
+    ]
+    return print_table("Sync over loopback HTTP, 40 ms latency", rows)
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
