@@ -19,11 +19,11 @@ import pandas as pd
 
 from .checks import check_chat_id, check_id, check_range, check_text
 from .client import AvitoApiClient
-from .errors import AvitoConflict
+from .errors import AvitoConflict, AvitoTransportError
 from .store import Store
 from .sync import message_row, messages_frame
 
-__all__ = ["AVAILABILITY_DAYS", "Plan", "apply_plan", "plan_block", "plan_open", "send_reply"]
+__all__ = ["AVAILABILITY_DAYS", "Plan", "apply_plan", "mark_read", "plan_block", "plan_open", "send_reply"]
 
 AVAILABILITY_DAYS = 365
 Range = tuple[dt.date, dt.date]  # nights start <= night < end
@@ -120,6 +120,13 @@ async def send_reply(client: AvitoApiClient, store: Store, chat_id: str, text: s
     audit_id = store.audit_begin("reply", chat_id, {"text": text})
     try:
         sent = await client.send_message(chat_id, text)
+    except AvitoTransportError as exc:
+        if exc.reached_server:  # the guest may have it already: say so rather than invite a second send
+            store.audit_finish(audit_id, "unknown", f"{exc}; the message may have arrived: check the chat "
+                               "before sending again")
+        else:
+            store.audit_finish(audit_id, "failed", str(exc))
+        raise
     except Exception as exc:
         store.audit_finish(audit_id, "failed", str(exc))
         raise
@@ -129,6 +136,25 @@ async def send_reply(client: AvitoApiClient, store: Store, chat_id: str, text: s
     store.upsert_messages(messages_frame([message_row(chat_id, message, user_id)]), user_id)
     store.audit_finish(audit_id, "ok", json.dumps({"message_id": message.get("id")}))
     return message
+
+
+async def mark_read(client: AvitoApiClient, store: Store, chat_id: str) -> None:
+    """Mark a chat read on Avito (audited as ``mark_read``), then its incoming messages in the store."""
+    audit_id = store.audit_begin("mark_read", chat_id)
+    try:
+        await client.mark_message_read(chat_id)
+    except Exception as exc:
+        store.audit_finish(audit_id, "failed", str(exc))
+        raise
+    user_id = await client.auth.get_current_user_id()
+    unread = store.query("SELECT message_id FROM messages WHERE chat_id = ? AND direction = 'in' "
+                         "AND NOT coalesce(is_read, false)", [chat_id])["message_id"].tolist()
+    if unread:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        store.upsert_messages(pd.DataFrame({"message_id": unread, "chat_id": chat_id, "is_read": True,
+                                            "read_at": [now] * len(unread)}), user_id)
+    store.upsert_chats(pd.DataFrame({"chat_id": [chat_id], "unread": [False]}), user_id)
+    store.audit_finish(audit_id, "ok")
 
 
 # -- pure range arithmetic ------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from . import charts, metrics
-from .actions import Plan, apply_plan, plan_block, plan_open, send_reply
+from .actions import Plan, apply_plan, mark_read, plan_block, plan_open, send_reply
 from .checks import MAX_MESSAGE_LENGTH, check_text
 from .client import AvitoApiClient
 from .errors import AvitoError
@@ -323,7 +323,7 @@ class InboxWidget(_ActionWidget):
         self._say(f"Sent at {dt.datetime.now():%H:%M} and logged in the audit.", "info")
 
     async def _mark_read(self, chat_id: str) -> None:
-        await mark_chat_read(self.client, self.store, chat_id)
+        await mark_read(self.client, self.store, chat_id)
         self.refresh()
         self._say("Chat marked read on Avito.", "info")
 
@@ -809,24 +809,6 @@ def guest_booking(store: Store, item_id: Any, guest_name: str | None, today: dt.
             continue
         return {**booking, "check_in": _date(booking["check_in"]), "check_out": _date(booking["check_out"])}
     return None
-
-
-async def mark_chat_read(client: AvitoApiClient, store: Store, chat_id: str) -> None:
-    """Mark a chat read on Avito (audited as ``mark_read``), then its incoming messages in the store."""
-    audit_id = store.audit_begin("mark_read", chat_id)
-    try:
-        await client.mark_message_read(chat_id)
-    except (AvitoError, OSError) as exc:
-        store.audit_finish(audit_id, "failed", str(exc))
-        raise
-    user_id = await client.auth.get_current_user_id()
-    unread = store.query("SELECT message_id FROM messages WHERE chat_id = ? AND direction = 'in' "
-                         "AND NOT coalesce(is_read, false)", [chat_id])["message_id"].tolist()
-    if unread:
-        store.upsert_messages(pd.DataFrame({"message_id": unread, "chat_id": chat_id, "is_read": True,
-                                            "read_at": [_utc_now()] * len(unread)}), user_id)
-    store.upsert_chats(pd.DataFrame({"chat_id": [chat_id], "unread": [False]}), user_id)
-    store.audit_finish(audit_id, "ok")
 
 
 def fill_template(template: str, values: dict[str, str | None]) -> str:

@@ -224,7 +224,7 @@ async def test_a_reply_is_sent_once_stored_and_audited(world):
     assert [r.operation for r in sandbox.requests].count("postSendMessage") == 1
 
 
-async def test_a_reply_dropped_after_avito_got_it_is_failed_and_never_resent(world):
+async def test_a_reply_dropped_after_avito_got_it_is_audited_unknown_and_never_resent(world):
     sandbox, store, _ = world
     chat_id = a_chat(store)
     sandbox.queue_fault("drop", f"/chats/{chat_id}/messages")
@@ -236,7 +236,24 @@ async def test_a_reply_dropped_after_avito_got_it_is_failed_and_never_resent(wor
     assert [r.operation for r in sandbox.requests].count("postSendMessage") == 1
     assert text not in store.messages(chat_id).text.tolist()
     audit = store.audit_log().iloc[-1]
-    assert (audit.action, audit.outcome) == ("reply", "failed")
+    assert (audit.action, audit.outcome) == ("reply", "unknown")  # it did arrive: "failed" would invite a resend
+    assert "may have arrived" in audit.detail
+
+
+async def test_a_reply_refused_before_it_reached_avito_is_audited_failed(world):
+    sandbox, store, _ = world
+    chat_id = a_chat(store)
+    for _ in range(3):
+        sandbox.queue_fault("refuse", f"/chats/{chat_id}/messages")
+    async with open_client(sandbox=sandbox, sleep=_no_wait) as client:
+        with pytest.raises(AvitoTransportError):
+            await actions.send_reply(client, store, chat_id, "Ждём вас!")
+    assert store.audit_log().iloc[-1].outcome == "failed"
+    assert [r.status for r in sandbox.requests if r.operation == "postSendMessage"] == [None] * 3
+
+
+async def _no_wait(seconds: float) -> None:
+    return None
 
 
 @pytest.mark.parametrize(("chat_id", "text", "message"), [
