@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .charts import format_date, plural
 from .checks import check_chat_id, check_id, check_range, check_text
 from .client import AvitoApiClient
 from .errors import AvitoConflict, AvitoTransportError
@@ -43,20 +44,32 @@ class Plan:
     conflicts: list[dict] = field(default_factory=list)  # active bookings in the range: a block is refused
 
     def describe(self) -> str:
-        """The preview shown before a person confirms."""
+        """The preview shown before a person confirms (in Russian: the host reads it)."""
         nights = (self.date_to - self.date_from).days
-        lines = [f"{self.action.capitalize()} listing {self.item_id}: nights {self.date_from} .. "
-                 f"{self.date_to - dt.timedelta(days=1)} ({nights} nights)"]
+        verb = "Закрыть" if self.action == "block" else "Открыть"
+        lines = [f"{verb} даты объявления {self.item_id}: ночи {format_date(self.date_from)} – "
+                 f"{format_date(self.date_to - dt.timedelta(days=1))} "
+                 f"({nights} {plural(nights, 'ночь', 'ночи', 'ночей')})"]
         if self.conflicts:
-            lines.append("Refused: active bookings in this range:")
-            lines += [f"  booking {c['booking_id']}: {c['check_in']} .. {c['check_out']} {c.get('guest_name') or ''}"
+            lines.append("Отказ: в диапазоне есть активные брони:")
+            lines += [f"  бронь №{c['booking_id']}: заезд {format_date(c['check_in'])}, выезд "
+                      f"{format_date(c['check_out'])}" + (f", {c['guest_name']}" if c.get("guest_name") else "")
                       for c in self.conflicts]
             return "\n".join(lines)
-        lines.append(f"Will send the full set of manual blocks ({len(self.bookings_payload)} ranges):")
-        lines += [f"  closed {b['date_start']} .. {b['date_end']} (end open)" for b in self.bookings_payload]
+        ranges = len(self.bookings_payload)
+        if ranges:
+            lines.append(f"В Авито уйдут все ручные закрытия ({ranges} "
+                         f"{plural(ranges, 'период', 'периода', 'периодов')}):")
+        else:
+            lines.append("В Авито уйдёт пустой список ручных закрытий: закрытых вручную дат не останется")
+        lines += [f"  закрыты ночи {format_date(b['date_start'])} – "  # date_end is the first night left open
+                  f"{format_date(dt.date.fromisoformat(b['date_end']) - dt.timedelta(days=1))}"
+                  for b in self.bookings_payload]
         if self.availability_payload is not None:
-            lines.append(f"Then the availability of the coming year ({len(self.availability_payload)} open ranges; "
-                         "Avito closes every date left out)")
+            opened = len(self.availability_payload)
+            lines.append(f"Затем доступность на год вперёд ({opened} "
+                         f"{plural(opened, 'открытый период', 'открытых периода', 'открытых периодов')}; "
+                         "даты вне них Авито закроет)")
         return "\n".join(lines)
 
 

@@ -62,7 +62,7 @@ class RateLimiter:
         self._sleep = sleep
         self._starts: dict[str, deque[float]] = {}
         self._in_flight = 0
-        self._released: asyncio.Event | None = None
+        self._waiters: deque[asyncio.Future[None]] = deque()  # for a place in flight, first come first served
 
     def per_minute(self, key: str) -> int:
         return self.limits.get(key, self.default_per_minute)
@@ -82,28 +82,45 @@ class RateLimiter:
     async def slot(self, key: str):
         """A start in ``key``'s window and one of the ``max_in_flight`` places, for the length of a request.
 
-        Both are taken together, with no await in between, so a request waiting for its window never holds
-        a place in flight and a recorded start is the real start.
+        Places go to waiting requests in the order they asked: a freed place is handed to the first waiter,
+        never grabbed back by the request that freed it (listings, chats and messages share one limiter and
+        none may starve). The window start is recorded with no await after the place is taken, so a recorded
+        start is the real start; a request whose window is full gives its place back while it waits.
         """
         while True:
-            if self._in_flight >= self.max_in_flight:
-                if self._released is None:
-                    self._released = asyncio.Event()
-                await self._released.wait()
-                continue
+            if self._in_flight >= self.max_in_flight or self._waiters:
+                await self._wait_for_place()
+            else:
+                self._in_flight += 1
             wait = self._window_wait(key)
             if wait <= 0:
                 break
+            self._release_place()
             await self._sleep(wait)
         self._starts[key].append(self._now())
-        self._in_flight += 1
         try:
             yield
         finally:
-            self._in_flight -= 1
-            if self._released is not None:
-                self._released.set()
-                self._released = None
+            self._release_place()
+
+    async def _wait_for_place(self) -> None:
+        """Queue up; return holding a place handed over by ``_release_place``."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._release_place()  # handed a place, then cancelled before using it: pass it on
+            raise
+
+    def _release_place(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():  # a cancelled waiter has left the queue
+                waiter.set_result(None)  # the place passes over: the count stays
+                return
+        self._in_flight -= 1
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .aio import run
 from .checks import check_range
-from .client import AvitoApiClient
+from .client import MESSENGER_PAGE_MAX, AvitoApiClient
 from .errors import AvitoBadRequest, AvitoNotFound, AvitoValidationError
 from .store import Store
 
@@ -89,20 +89,15 @@ async def sync(client: AvitoApiClient, store: Store, date_from: str | dt.date | 
     started, requests_before = time.monotonic(), client.requests_sent
     report = SyncReport(date_from=first, date_to=last)
     run_id = await asyncio.to_thread(store.begin_sync_run)
+    write = _Writer(store)
     try:
         report.user_id = user_id = await client.auth.get_current_user_id()
-        items = [item async for item in client.iter_items()]
-        await asyncio.to_thread(store.upsert_items, items_frame(items), user_id)
-        report.items = len(items)
-        item_ids = [int(item["id"]) for item in items]
-        fresh = _Freshness(store, user_id, first, last, max_age)
-        await _sync_bookings(client, store, user_id, fresh.stale(item_ids, "bookings"), first, last, today,
-                             report, progress, fresh)
-        await _sync_chats(client, store, user_id, report, progress)
-        if fresh.stale(["all"], "stats"):
-            await _sync_stats(client, store, user_id, item_ids, first, last, today, report)
-            await asyncio.to_thread(fresh.mark, ["all"], "stats")
-        fresh.report_skipped(report)
+        # Listings (then their bookings and stats) and chats (then their messages) need nothing from each
+        # other: both go at once, sharing the client's limiter, so requests never wait for a store write.
+        await _all_or_first_error(
+            _sync_listings(client, store, write, user_id, first, last, today, report, progress, max_age),
+            _sync_chats(client, store, write, user_id, report, progress),
+        )
     except BaseException as exc:
         report.requests = client.requests_sent - requests_before
         await asyncio.to_thread(store.finish_sync_run, run_id, "failed", report.counts(),
@@ -170,10 +165,134 @@ class _Freshness:
             report.notes.append(f"stats were read less than {self.max_age} ago: kept")
 
 
-# -- bookings ------------------------------------------------------------------------------------------
+# -- running it: concurrent requests, one store write at a time ------------------------------------------------
 
 
-async def _sync_bookings(client, store, user_id, item_ids, first, last, today, report, progress, fresh) -> None:
+class _Writer:
+    """Store writes one at a time, in the order asked for, each in a worker thread: requests go on meanwhile.
+
+    One writer per sync keeps the ordering the cursors rely on (a batch's data, then its cursor) and never runs
+    two DuckDB transactions at once; each job keeps the file open for its few operations (one open and close,
+    not one per operation). A caller cancelled mid-write waits for the thread, which cannot be stopped, so the
+    next write (or the failed run's record) never overlaps it.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = asyncio.Lock()
+
+    async def __call__(self, fn, *args):
+        async with self._lock:
+            job = asyncio.ensure_future(asyncio.to_thread(self._run, fn, *args))
+            try:
+                return await asyncio.shield(job)
+            except asyncio.CancelledError:
+                await asyncio.wait([job])
+                raise
+
+    def _run(self, fn, *args):
+        with self._store.kept_open():
+            return fn(*args)
+
+
+async def _all_or_first_error(*coroutines) -> list:
+    """Run the coroutines at once; on the first failure cancel the rest, wait for them, and raise that failure
+    itself (not an ExceptionGroup: callers catch ``AvitoServerError`` and friends)."""
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except BaseException:  # this task was cancelled: so are its children
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        raise
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()
+    return [task.result() for task in tasks]
+
+
+_DONE = object()
+
+
+async def _fetch_and_store(keys, fetch, store_batch, write: _Writer, bar, batch_size: int, places: int) -> None:
+    """``fetch`` every key (an iterable or async iterable) and store the results through ``write`` while fetching
+    goes on: each write takes what has arrived since the last one (a quarter of ``batch_size`` at least, unless
+    fetching is over; ``batch_size`` at most), so the store keeps up and the last write is short.
+
+    Twice as many fetches as the limiter has ``places`` are under way, so a freed place always has a request
+    waiting for it; fetching pauses while two batches are waiting to be written.
+    """
+    todo: asyncio.Queue = asyncio.Queue(maxsize=places)
+    results: list = []
+    arrived, room = asyncio.Event(), asyncio.Event()
+    room.set()
+    fetched = False
+    smallest = max(1, batch_size // 4)
+
+    async def feed() -> None:
+        if hasattr(keys, "__aiter__"):
+            async for key in keys:
+                await todo.put(key)
+        else:
+            for key in keys:
+                await todo.put(key)
+        for _ in range(2 * places):
+            await todo.put(_DONE)
+
+    async def fetcher() -> None:
+        while (key := await todo.get()) is not _DONE:
+            result = await fetch(key)
+            await room.wait()
+            results.append(result)
+            arrived.set()
+            if len(results) >= 2 * batch_size:
+                room.clear()
+
+    async def fetch_all() -> None:
+        nonlocal fetched
+        await _all_or_first_error(feed(), *(fetcher() for _ in range(2 * places)))
+        fetched = True
+        arrived.set()
+
+    async def store_all() -> None:
+        while results or not fetched:
+            if len(results) < smallest and not fetched:
+                arrived.clear()
+                await arrived.wait()
+                continue
+            batch = results[:batch_size]
+            del results[:batch_size]
+            room.set()
+            await write(store_batch, batch)
+            bar.update(len(batch))
+
+    await _all_or_first_error(fetch_all(), store_all())
+
+
+# -- listings, bookings and stats ----------------------------------------------------------------------
+
+
+async def _sync_listings(client, store, write, user_id, first, last, today, report, progress, max_age) -> None:
+    items = [item async for item in client.iter_items()]
+    await write(store.upsert_items, items_frame(items), user_id)
+    report.items = len(items)
+    item_ids = [int(item["id"]) for item in items]
+    fresh = await asyncio.to_thread(_Freshness, store, user_id, first, last, max_age)
+    jobs = [_sync_bookings(client, store, write, user_id, fresh.stale(item_ids, "bookings"), first, last, today,
+                           report, progress, fresh)]
+    if fresh.stale(["all"], "stats"):
+        jobs.append(_sync_stats(client, store, write, user_id, item_ids, first, last, today, report, fresh))
+    await _all_or_first_error(*jobs)
+    fresh.report_skipped(report)
+
+
+async def _sync_bookings(client, store, write, user_id, item_ids, first, last, today, report, progress,
+                         fresh) -> None:
     window = {"start": first}
 
     async def fetch(item_id: int) -> tuple[int, dt.date, list[dict]]:
@@ -195,13 +314,13 @@ async def _sync_bookings(client, store, user_id, item_ids, first, last, today, r
             report.notes.append(f"listing {item_id}: bookings not found (404)")
             return item_id, start, []
 
+    def store_batch(results) -> None:
+        _store_bookings(store, user_id, results, report)
+        fresh.mark([item_id for item_id, _, _ in results], "bookings")  # after what it guards
+
     bar = tqdm(total=len(item_ids), desc="bookings", unit="listing", disable=not progress)
     try:
-        for batch_start in range(0, len(item_ids), BATCH_ITEMS):
-            results = await asyncio.gather(*(fetch(i) for i in item_ids[batch_start:batch_start + BATCH_ITEMS]))
-            await asyncio.to_thread(_store_bookings, store, user_id, results, report)
-            await asyncio.to_thread(fresh.mark, [item_id for item_id, _, _ in results], "bookings")
-            bar.update(len(results))
+        await _fetch_and_store(item_ids, fetch, store_batch, write, bar, BATCH_ITEMS, client.limiter.max_in_flight)
     finally:
         bar.close()
 
@@ -229,67 +348,93 @@ def _store_bookings(store: Store, user_id: int, results, report: SyncReport) -> 
                                                                      observed_at)
 
 
+async def _sync_stats(client, store, write, user_id, item_ids, first, last, today, report, fresh) -> None:
+    start = max(first, today - dt.timedelta(days=STATS_DAYS_BACK - 1))
+    end = min(last, today)
+    if item_ids and end >= start:
+        if start > first:
+            report.notes.append(f"stats kept from {start}: Avito looks back at most {STATS_DAYS_BACK} days")
+        stats = await client.get_item_stats(item_ids, start, end)
+        frame = stats_frame(stats, item_ids, start, end)
+        await write(store.upsert_item_stats, frame, user_id)
+        report.stats_rows = len(frame)
+    await write(fresh.mark, ["all"], "stats")
+
+
 # -- chats and messages --------------------------------------------------------------------------------
 
 
-async def _sync_chats(client, store, user_id, report, progress) -> None:
-    chats = [chat async for chat in client.iter_chats()]
-    report.chats = len(chats)
+async def _sync_chats(client, store, write, user_id, report, progress) -> None:
     known_updated = await asyncio.to_thread(store.chat_updated_map, user_id)
-    changed = [c for c in chats if known_updated.get(c["id"]) != _ts(c.get("updated"))]
-    unchanged = [c for c in chats if c not in changed]
-    report.chats_changed = len(changed)
-    if unchanged:
-        await asyncio.to_thread(store.upsert_chats, chats_frame(unchanged, user_id), user_id)
-    bar = tqdm(total=len(changed), desc="messages", unit="chat", disable=not progress)
+    chats: list[dict] = []
+    unchanged: list[dict] = []
+    listed: asyncio.Queue = asyncio.Queue()  # (changed chat, ids of its stored messages), then _DONE
+    bar = tqdm(desc="messages", unit="chat", disable=not progress)
 
-    async def fetch(chat: dict, known: set[str]) -> tuple[dict, list[dict]]:
-        fresh = []
+    async def list_chats() -> None:
+        """Every chat, page after page; the changed ones of a page are queued as soon as it arrives, so message
+        requests never wait for the next page."""
+        page: list[dict] = []
+
+        async def flush() -> None:
+            if page:
+                known = await asyncio.to_thread(_known_message_ids, store, [c["id"] for c in page])
+                for chat in page:
+                    listed.put_nowait((chat, known.get(chat["id"], set())))
+                page.clear()
+
+        async for chat in client.iter_chats():
+            chats.append(chat)
+            if known_updated.get(chat["id"]) == _ts(chat.get("updated")):
+                unchanged.append(chat)
+            else:
+                page.append(chat)
+                bar.total = len(chats) - len(unchanged)
+            if len(chats) % MESSENGER_PAGE_MAX == 0:  # iter_chats reads pages of this size
+                await flush()
+        await flush()
+        listed.put_nowait(_DONE)
+
+    async def changed_chats():
+        while (entry := await listed.get()) is not _DONE:
+            yield entry
+
+    async def fetch(entry: tuple[dict, set[str]]) -> tuple[dict, list[dict]]:
+        chat, known = entry
+        new = []
         async for message in client.iter_messages(chat["id"]):
             if message.get("id") in known:
                 break  # newest first: everything older is stored already
-            fresh.append(message)
-        return chat, fresh
+            new.append(message)
+        return chat, new
+
+    def store_batch(results) -> None:
+        messages = [message_row(chat["id"], m, user_id) for chat, new in results for m in new]
+        # Messages first, then the chat rows whose `updated` is the cursor: a crash in between only means
+        # the next run fetches those messages again, never that it skips them.
+        report.messages_new += store.upsert_messages(messages_frame(messages), user_id) or 0
+        store.upsert_chats(chats_frame([chat for chat, _ in results], user_id), user_id)
 
     try:
-        for batch_start in range(0, len(changed), BATCH_ITEMS):
-            batch = changed[batch_start:batch_start + BATCH_ITEMS]
-            known = await asyncio.to_thread(_known_message_ids, store, [c["id"] for c in batch])
-            results = await asyncio.gather(*(fetch(c, known.get(c["id"], set())) for c in batch))
-            messages = [message_row(chat["id"], m, user_id) for chat, fresh in results for m in fresh]
-            # Messages first, then the chat rows whose `updated` is the cursor: a crash in between only means
-            # the next run fetches those messages again, never that it skips them.
-            report.messages_new += await asyncio.to_thread(store.upsert_messages, messages_frame(messages),
-                                                           user_id) or 0
-            await asyncio.to_thread(store.upsert_chats, chats_frame([c for c, _ in results], user_id), user_id)
-            bar.update(len(results))
+        await _all_or_first_error(list_chats(), _fetch_and_store(changed_chats(), fetch, store_batch, write, bar,
+                                                                 BATCH_ITEMS, client.limiter.max_in_flight))
     finally:
         bar.close()
+    report.chats = len(chats)
+    report.chats_changed = len(chats) - len(unchanged)
+    if unchanged:
+        await write(store.upsert_chats, chats_frame(unchanged, user_id), user_id)
 
 
 def _known_message_ids(store: Store, chat_ids: list[str]) -> dict[str, set[str]]:
     """The stored message ids of many chats in one read (a file open per chat costs seconds per thousand)."""
+    if not chat_ids:
+        return {}
     frame = store.query("SELECT chat_id, message_id FROM messages WHERE list_contains(?, chat_id)", [chat_ids])
     known: dict[str, set[str]] = {}
     for chat_id, message_id in zip(frame.chat_id, frame.message_id, strict=True):
         known.setdefault(chat_id, set()).add(message_id)
     return known
-
-
-# -- stats -----------------------------------------------------------------------------------------------
-
-
-async def _sync_stats(client, store, user_id, item_ids, first, last, today, report) -> None:
-    start = max(first, today - dt.timedelta(days=STATS_DAYS_BACK - 1))
-    end = min(last, today)
-    if not item_ids or end < start:
-        return
-    if start > first:
-        report.notes.append(f"stats kept from {start}: Avito looks back at most {STATS_DAYS_BACK} days")
-    stats = await client.get_item_stats(item_ids, start, end)
-    frame = stats_frame(stats, item_ids, start, end)
-    await asyncio.to_thread(store.upsert_item_stats, frame, user_id)
-    report.stats_rows = len(frame)
 
 
 # -- API dicts -> rows -----------------------------------------------------------------------------------

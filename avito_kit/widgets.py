@@ -53,6 +53,15 @@ PLACEHOLDERS = ("guest_name", "listing_title", "check_in", "check_out")
 CHAT_LIST_LIMIT = 300
 CONVERSATION_LIMIT = 60  # the newest messages shown; older ones stay in the store
 
+MONTH_NAMES = ("Январь", "Февраль", "Март", "Апрель", "Май", "Июнь", "Июль", "Август", "Сентябрь", "Октябрь",
+               "Ноябрь", "Декабрь")
+_STATE_LABELS = {**charts.STATE_LABELS, "pending": "Ожидает оплаты"}  # the legend's and the cells' names
+_BOOKING_STATUS = {"active": "активна", "pending": "ожидает оплаты"}
+_MESSAGE_TYPES = {"image": "фото", "voice": "голосовое сообщение", "file": "файл", "link": "ссылка",
+                  "item": "объявление", "location": "геолокация", "call": "звонок", "video": "видео",
+                  "system": "системное сообщение", "deleted": "сообщение удалено"}
+_ITEM_STATUS = {"old": "в архиве", "removed": "удалено", "blocked": "заблокировано", "rejected": "отклонено"}
+
 _STATE_STYLE = {  # calendar cell colours (background, text): the charts' and the report's, plus "pending"
     "booked": (charts.STATE_COLOURS["booked"], "#ffffff"),
     "pending": ("#FFE0B2", "#5D3A00"),
@@ -94,7 +103,7 @@ class _ActionWidget(widgets.VBox):
     def _launch(self, make: Callable[[], Awaitable[Any]]) -> asyncio.Future | concurrent.futures.Future | None:
         """Run ``make()`` as a task on the widget's loop (the kernel's); ignored while another write runs."""
         if self.busy:
-            self._say("Still working on the previous action…", "warn")
+            self._say("Подождите: предыдущее действие ещё выполняется…", "warn")
             return None
         try:
             current = asyncio.get_running_loop()
@@ -147,7 +156,7 @@ class _ActionWidget(widgets.VBox):
         expected = isinstance(exc, AvitoError | ValueError | OSError)
         text = f"{type(exc).__name__}: {exc}\n" if expected else "".join(traceback.format_exception(exc))
         self.output.append_stderr(text)
-        self._say(f"Error: {exc}", "error")
+        self._say(f"Ошибка: {exc}", "error")
 
     def _say(self, text: str, kind: str = "info") -> None:
         color = {"info": "#1b5e20", "warn": "#8a6d00", "error": "#b71c1c"}[kind]
@@ -179,27 +188,29 @@ class InboxWidget(_ActionWidget):
         self._draft: tuple[str, str] | None = None  # (chat_id, text) awaiting confirmation
         self._refreshing = False
 
-        self.only_waiting = widgets.Checkbox(value=False, description="only unread / waiting", indent=False)
-        self.reload_button = _classed(widgets.Button(description="Reload", icon="refresh",
-                                                     tooltip="Read the chats again from the store"), "avito-reload")
+        self.only_waiting = widgets.Checkbox(value=False, description="Только новые и без ответа", indent=False,
+                                             layout=_auto())
+        self.reload_button = _classed(widgets.Button(description="Обновить", icon="refresh",
+                                                     tooltip="Заново прочитать чаты из базы"), "avito-reload")
         self.chat_list = _classed(widgets.Select(options=[], rows=18, layout=widgets.Layout(width="100%")),
                                   "avito-chat-list")
         self.header = _classed(widgets.HTML(), "avito-chat-header")
         self.conversation = _classed(widgets.HTML(), "avito-conversation")
-        self.template = _classed(widgets.Dropdown(options=[("— template —", "")], description="Template",
+        self.template = _classed(widgets.Dropdown(options=[("— шаблон —", "")], description="Шаблон",
                                                   layout=widgets.Layout(width="100%")), "avito-template")
-        self.reply = _classed(widgets.Textarea(placeholder="Reply to the guest…", rows=4,
+        self.reply = _classed(widgets.Textarea(placeholder="Ответить…", rows=4,
                                                layout=widgets.Layout(width="100%")), "avito-reply-text")
         self.counter = _classed(widgets.HTML(), "avito-counter")
         self.hint = _classed(widgets.HTML(), "avito-hint")
-        self.send_button = _classed(widgets.Button(description="Send…", icon="paper-plane",
-                                                   button_style="primary"), "avito-send")
-        self.mark_read_button = _classed(widgets.Button(description="Mark read", icon="check"),
+        self.send_button = _classed(widgets.Button(description="Отправить…", icon="paper-plane",
+                                                   button_style="primary", layout=_auto()), "avito-send")
+        self.mark_read_button = _classed(widgets.Button(description="Отметить прочитанным", icon="check",
+                                                        layout=_auto()),
                                          "avito-mark-read")
         self.preview = _classed(widgets.HTML(), "avito-preview")
-        self.confirm_button = _classed(widgets.Button(description="Confirm and send", button_style="success"),
-                                       "avito-confirm")
-        self.cancel_button = _classed(widgets.Button(description="Cancel"), "avito-cancel")
+        self.confirm_button = _classed(widgets.Button(description="Подтвердить и отправить",
+                                                      button_style="success", layout=_auto()), "avito-confirm")
+        self.cancel_button = _classed(widgets.Button(description="Отмена"), "avito-cancel")
         self.confirm_box = widgets.VBox([self.preview, widgets.HBox([self.confirm_button, self.cancel_button])],
                                         layout=widgets.Layout(border="1px solid #1565c0", padding="6px"))
 
@@ -247,9 +258,9 @@ class InboxWidget(_ActionWidget):
         self._show_chat()
         waiting = int(frame["needs_attention"].sum()) if len(frame) else 0
         if not self._rows:
-            self._say("No chats in the store yet: sync first.", "warn")
+            self._say("Чатов пока нет: сначала синхронизируйте данные с Авито.", "warn")
         elif not self.status.value:
-            self._say(f"{len(self._rows)} chats, {waiting} unread or waiting for a reply.")
+            self._say(f"Чатов: {len(self._rows)}, новых или без ответа: {waiting}.")
 
     # -- callbacks ------------------------------------------------------------------------------------
 
@@ -270,22 +281,24 @@ class InboxWidget(_ActionWidget):
         self.reply.value = fill_template(self.templates[name], values)
         missing = [k for k in PLACEHOLDERS if values.get(k) is None and "{" + k + "}" in self.templates[name]]
         if missing:
-            self._say("No upcoming booking found for this guest: replace " +
-                      ", ".join("{" + k + "}" for k in missing) + " by hand.", "warn")
+            self._say("Предстоящая бронь гостя не найдена: замените " +
+                      ", ".join("{" + k + "}" for k in missing) + " вручную.", "warn")
 
     def _on_send(self, _button: Any) -> None:
         problem = self._problem()
         if problem:
-            self._say(f"Not sent: {problem}", "error")
+            self._say(f"Не отправлено: {problem}", "error")
             return
         self._draft = (self.chat_id, self.reply.value)
         row = self._rows.get(self.chat_id, {})
+        length = len(self.reply.value)
         self.preview.value = (
-            f"<b>Send to {html.escape(row.get('other_user_name') or 'the guest')}</b>"
-            f" ({html.escape(row.get('title') or 'no listing')}), {len(self.reply.value)} characters:"
+            f"Получатель: <b>{html.escape(row.get('other_user_name') or 'гость')}</b>"
+            f" («{html.escape(row.get('title') or 'без объявления')}»), {length} "
+            f"{charts.plural(length, 'символ', 'символа', 'символов')}:"
             f"<div style='white-space:pre-wrap;background:#f5f5f5;padding:6px;margin:4px 0'>"
             f"{html.escape(self.reply.value)}</div>")
-        self._say("Check the message, then confirm.", "info")
+        self._say("Проверьте сообщение и подтвердите отправку.", "info")
         self._sync_controls()
 
     def _on_confirm(self, _button: Any) -> None:
@@ -293,12 +306,12 @@ class InboxWidget(_ActionWidget):
             return  # a second click while sending, or nothing to confirm: never a second message
         chat_id, text = self._draft
         self._draft = None
-        self._say("Sending…", "info")
+        self._say("Отправляем…", "info")
         self._launch(lambda: self._send_reply(chat_id, text))
 
     def _on_cancel(self, _button: Any) -> None:
         self._draft = None
-        self._say("Not sent.", "info")
+        self._say("Не отправлено.", "info")
         self._sync_controls()
 
     def _on_mark_read(self, _button: Any) -> None:
@@ -320,12 +333,12 @@ class InboxWidget(_ActionWidget):
             self.reply.value = ""
             self.template.value = ""
         self.refresh()
-        self._say(f"Sent at {dt.datetime.now():%H:%M} and logged in the audit.", "info")
+        self._say(f"Отправлено в {dt.datetime.now():%H:%M}, записано в журнал.", "info")
 
     async def _mark_read(self, chat_id: str) -> None:
         await mark_read(self.client, self.store, chat_id)
         self.refresh()
-        self._say("Chat marked read on Avito.", "info")
+        self._say("Чат отмечен прочитанным на Авито.", "info")
 
     # -- views ----------------------------------------------------------------------------------------
 
@@ -346,9 +359,9 @@ class InboxWidget(_ActionWidget):
         chat_id = self.chat_id
         row = self._rows.get(chat_id) if chat_id else None
         names = list(self.templates)
-        self.template.options = [("— template —", ""), *[(n, n) for n in names]]
+        self.template.options = [("— шаблон —", ""), *[(n, n) for n in names]]
         if row is None:
-            self.header.value = "<i>Select a chat on the left.</i>"
+            self.header.value = "<i>Выберите чат слева.</i>"
             self.conversation.value = ""
         else:
             self.header.value = _chat_header(row, guest_booking(self.store, row.get("item_id"),
@@ -360,15 +373,21 @@ class InboxWidget(_ActionWidget):
 
     def _problem(self) -> str | None:
         if self.chat_id is None:
-            return "select a chat first"
+            return "сначала выберите чат"
         text = self.reply.value
         try:
             check_text(text)
-        except ValueError as exc:
+        except ValueError as exc:  # check_text speaks to developers: say it to the host
+            if not text.strip():
+                return "сообщение пустое"
+            if len(text) > MAX_MESSAGE_LENGTH:
+                n = len(text)
+                return (f"слишком длинное сообщение: {n} {charts.plural(n, 'символ', 'символа', 'символов')} "
+                        f"из {MAX_MESSAGE_LENGTH}")
             return str(exc)
         unfilled = [p for p in PLACEHOLDERS if "{" + p + "}" in text]
         if unfilled:
-            return "replace " + ", ".join("{" + p + "}" for p in unfilled) + " first"
+            return "замените " + ", ".join("{" + p + "}" for p in unfilled) + " своим текстом"
         return None
 
     def _sync_controls(self) -> None:
@@ -408,31 +427,34 @@ class CalendarWidget(_ActionWidget):
         self.today = today or dt.date.today()
         self.plan: Plan | None = None  # the previewed plan awaiting confirmation
 
-        self.listing = _classed(widgets.Dropdown(options=_listing_options(store), description="Listing",
+        self.listing = _classed(widgets.Dropdown(options=_listing_options(store), description="Объявление",
+                                                 style={"description_width": "initial"},
                                                  layout=widgets.Layout(width="560px")), "avito-listing")
         if item_id is not None:
             self.listing.value = int(item_id)
         self.month = self.today.replace(day=1)
-        self.prev_button = _classed(widgets.Button(icon="chevron-left", tooltip="Previous month",
+        self.prev_button = _classed(widgets.Button(icon="chevron-left", tooltip="Предыдущий месяц",
                                                    layout=widgets.Layout(width="40px")), "avito-prev-month")
-        self.next_button = _classed(widgets.Button(icon="chevron-right", tooltip="Next month",
+        self.next_button = _classed(widgets.Button(icon="chevron-right", tooltip="Следующий месяц",
                                                    layout=widgets.Layout(width="40px")), "avito-next-month")
         self.month_label = _classed(widgets.HTML(), "avito-month")
         self.grid = _classed(widgets.HTML(), "avito-calendar-grid")
         self.blocks_view = _classed(widgets.HTML(), "avito-blocks")
         wide = {"description_width": "130px"}
-        self.date_from = _classed(widgets.DatePicker(description="From night", style=wide), "avito-date-from")
-        self.date_to = _classed(widgets.DatePicker(description="To (not included)", style=wide), "avito-date-to")
-        self.comment = _classed(widgets.Text(placeholder="for a block", description="Comment", style=wide),
+        self.date_from = _classed(widgets.DatePicker(description="С ночи", style=wide), "avito-date-from")
+        self.date_to = _classed(widgets.DatePicker(description="По (не включая)", style=wide), "avito-date-to")
+        self.comment = _classed(widgets.Text(placeholder="например, ремонт", description="Комментарий", style=wide),
                                 "avito-block-comment")
-        self.block_button = _classed(widgets.Button(description="Block…", icon="lock", button_style="warning"),
+        self.block_button = _classed(widgets.Button(description="Закрыть даты…", icon="lock", button_style="warning",
+                                                    layout=_auto()),
                                      "avito-block")
-        self.open_button = _classed(widgets.Button(description="Open…", icon="unlock", button_style="info"),
+        self.open_button = _classed(widgets.Button(description="Открыть даты…", icon="unlock", button_style="info",
+                                                   layout=_auto()),
                                     "avito-open")
         self.preview = _classed(widgets.HTML(), "avito-preview")
-        self.confirm_button = _classed(widgets.Button(description="Confirm and push", button_style="success"),
-                                       "avito-confirm")
-        self.cancel_button = _classed(widgets.Button(description="Cancel"), "avito-cancel")
+        self.confirm_button = _classed(widgets.Button(description="Подтвердить и отправить",
+                                                      button_style="success", layout=_auto()), "avito-confirm")
+        self.cancel_button = _classed(widgets.Button(description="Отмена"), "avito-cancel")
         self.confirm_box = widgets.VBox([self.preview, widgets.HBox([self.confirm_button, self.cancel_button])],
                                         layout=widgets.Layout(border="1px solid #1565c0", padding="6px"))
 
@@ -470,9 +492,10 @@ class CalendarWidget(_ActionWidget):
 
     def refresh(self) -> None:
         """Draw the month again from the store."""
-        self.month_label.value = f"<b style='font-size:1.1em;padding:0 8px'>{self.month:%B %Y}</b>"
+        self.month_label.value = (f"<b style='font-size:1.1em;padding:0 8px'>"
+                                  f"{MONTH_NAMES[self.month.month - 1]} {self.month.year}</b>")
         if self.item_id is None:
-            self.grid.value = "<i>No listings in the store yet: sync first.</i>"
+            self.grid.value = "<i>Объявлений пока нет: сначала синхронизируйте данные с Авито.</i>"
             self.blocks_view.value = ""
         else:
             bookings = self.store.bookings(self.item_id, statuses=["active", "pending"])
@@ -492,7 +515,7 @@ class CalendarWidget(_ActionWidget):
     def _on_dates(self, _change: Any) -> None:
         if self.plan is not None:  # the preview no longer matches the form: it must be made again
             self.plan = None
-            self._say("Dates changed: preview again.", "info")
+            self._say("Даты изменились: нажмите «Закрыть даты…» или «Открыть даты…» ещё раз.", "info")
         first = self.date_from.value
         if first is not None and not (self.month <= first < _add_months(self.month, 1)) and _change["owner"] is \
                 self.date_from:
@@ -506,14 +529,17 @@ class CalendarWidget(_ActionWidget):
         self._sync_controls()
         first, last = self.date_from.value, self.date_to.value
         if self.item_id is None:
-            self._say("Nothing planned: choose a listing.", "error")
+            self._say("Выберите объявление.", "error")
             return
         if first is None or last is None:
-            self._say("Nothing planned: choose the FROM and TO dates.", "error")
+            self._say("Выберите даты «С ночи» и «По».", "error")
             return
         if last <= first:
-            self._say(f"Nothing planned: TO {last} must be after FROM {first} (TO is the first night left as is).",
-                      "error")
+            self._say(f"Дата «По» ({_ru_date(last)}) должна быть позже «С ночи» ({_ru_date(first)}): "
+                      "«По» — первая ночь, которая не меняется.", "error")
+            return
+        if last <= self.today:
+            self._say("Эти даты уже прошли: календарь Авито начинается с сегодняшнего дня.", "error")
             return
         try:
             if action == "block":
@@ -522,16 +548,18 @@ class CalendarWidget(_ActionWidget):
             else:
                 plan = plan_open(self.store, self.item_id, first, last, today=self.today)
         except ValueError as exc:
-            self._say(f"Nothing planned: {exc}", "error")
+            self._say(f"Не удалось подготовить изменения: {exc}", "error")
             return
         self.plan = plan
-        body = f"<pre style='margin:0;white-space:pre-wrap'>{html.escape(plan.describe())}</pre>"
+        # JupyterLab's output CSS breaks a <pre> inside any word: wrap the Russian lines at spaces only
+        body = (f"<pre style='margin:0;white-space:pre-wrap;word-break:normal;overflow-wrap:break-word'>"
+                f"{html.escape(plan.describe())}</pre>")
         if plan.conflicts:
-            body = ("<div style='color:#b71c1c;font-weight:bold'>⚠ Overlaps active bookings: it cannot be "
-                    "blocked. Choose other dates.</div>" + body)
-            self._say("Refused: the range overlaps active bookings; nothing will be sent.", "error")
+            body = ("<div style='color:#b71c1c;font-weight:bold'>⚠ На эти даты есть активные брони: закрыть их "
+                    "нельзя. Выберите другие даты.</div>" + body)
+            self._say("Отказ: в диапазоне есть активные брони; ничего не отправлено.", "error")
         else:
-            self._say("Check what will be pushed, then confirm.", "info")
+            self._say("Проверьте, что уйдёт в Авито, и подтвердите.", "info")
         self.preview.value = body
         self._sync_controls()
 
@@ -540,20 +568,21 @@ class CalendarWidget(_ActionWidget):
         if self.busy or plan is None or plan.conflicts:
             return  # a double click, nothing previewed, or a refused plan: nothing is sent
         self.plan = None
-        self._say("Pushing to Avito…", "info")
+        self._say("Отправляем в Авито…", "info")
         self._launch(lambda: self._apply(plan))
 
     def _on_cancel(self, _button: Any) -> None:
         self.plan = None
-        self._say("Nothing sent.", "info")
+        self._say("Ничего не отправлено.", "info")
         self._sync_controls()
 
     async def _apply(self, plan: Plan) -> None:
         outcome = await apply_plan(self.client, self.store, plan)
         self.refresh()
-        verb = "Blocked" if plan.action == "block" else "Opened"
-        self._say(f"{verb} nights {plan.date_from} .. {plan.date_to - dt.timedelta(days=1)} of listing "
-                  f"{plan.item_id}: {outcome} (audit logged).", "info")
+        verb = "Закрыты" if plan.action == "block" else "Открыты"
+        result = "Авито принял изменения" if outcome == "ok" else outcome
+        self._say(f"{verb} ночи {_ru_date(plan.date_from)} – {_ru_date(plan.date_to - dt.timedelta(days=1))} "
+                  f"объявления {plan.item_id}: {result}, записано в журнал.", "info")
 
     def _sync_controls(self) -> None:
         planned = self.plan is not None
@@ -580,13 +609,14 @@ class SyncButton(_ActionWidget):
 
     def __init__(self, client: AvitoApiClient, store: Store, *, date_from: dt.date | str | None = None,
                  date_to: dt.date | str | None = None, progress: bool = True,
-                 on_done: Callable[[SyncReport], Any] | None = None, description: str = "Sync with Avito") -> None:
+                 on_done: Callable[[SyncReport], Any] | None = None,
+                 description: str = "Синхронизировать с Авито") -> None:
         super().__init__()
         self.client, self.store = client, store
         self.date_from, self.date_to, self.progress, self.on_done = date_from, date_to, progress, on_done
         self.report: SyncReport | None = None
         self.button = _classed(widgets.Button(description=description, icon="refresh", button_style="primary",
-                                              layout=widgets.Layout(width="220px")), "avito-sync")
+                                              layout=widgets.Layout(width="auto", min_width="220px")), "avito-sync")
         self.bar = _classed(widgets.IntProgress(value=0, max=1, description="", layout=widgets.Layout(
             width="220px", visibility="hidden")), "avito-sync-progress")
         self.report_view = _classed(widgets.HTML(), "avito-sync-report")
@@ -602,7 +632,7 @@ class SyncButton(_ActionWidget):
         self.output.clear_output()
         self.bar.layout.visibility = "visible"
         self.bar.value, self.bar.bar_style = 0, "info"
-        self._say("Syncing…", "info")
+        self._say("Синхронизация…", "info")
         self._launch(self._sync)
 
     async def _sync(self) -> None:
@@ -619,7 +649,7 @@ class SyncButton(_ActionWidget):
         self.report = report
         self.bar.value, self.bar.bar_style = 1, "success"
         self.report_view.value = f"<pre style='margin:4px 0'>{html.escape(str(report))}</pre>"
-        self._say(f"Synced at {dt.datetime.now():%H:%M}.", "info")
+        self._say(f"Синхронизировано в {dt.datetime.now():%H:%M}.", "info")
         if self.on_done is not None:
             self.on_done(report)
 
@@ -826,8 +856,7 @@ def month_grid_html(month: dt.date, bookings: pd.DataFrame, blocks: pd.DataFrame
     past nights faded; the FROM..TO selection outlined."""
     states = night_states(month, _add_months(month, 1), bookings, blocks)
     first, last = selection
-    head = "".join(f"<th style='padding:2px 4px;color:#555'>{d}</th>" for d in
-                   ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))
+    head = "".join(f"<th style='padding:2px 4px;color:#555'>{d}</th>" for d in charts.WEEKDAYS_RU)
     rows = []
     for week in calendar.Calendar(firstweekday=0).monthdatescalendar(month.year, month.month):
         cells = []
@@ -841,7 +870,8 @@ def month_grid_html(month: dt.date, bookings: pd.DataFrame, blocks: pd.DataFrame
             border = "2px solid #1565c0" if selected else "2px solid transparent"
             opacity = "0.45" if day < today else "1"
             today_mark = "text-decoration:underline;" if day == today else ""
-            title = html.escape(f"{day:%d.%m.%Y}: {state}" + (f" — {note}" if note else ""), quote=True)
+            title = html.escape(f"{day:%d.%m.%Y}: {_STATE_LABELS[state].lower()}" + (f" — {note}" if note else ""),
+                                quote=True)
             label = html.escape(_short(note, 9)) if note else "&nbsp;"
             cells.append(
                 f"<td title='{title}' data-state='{state}' data-date='{day.isoformat()}' "
@@ -850,8 +880,8 @@ def month_grid_html(month: dt.date, bookings: pd.DataFrame, blocks: pd.DataFrame
                 f"<div style='font-weight:bold;{today_mark}'>{day.day}</div>"
                 f"<div style='font-size:10px;white-space:nowrap;overflow:hidden'>{label}</div></td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    legend = " ".join(f"<span style='background:{bg};color:{fg};padding:1px 6px;border-radius:3px'>{name}</span>"
-                      for name, (bg, fg) in _STATE_STYLE.items())
+    legend = " ".join(f"<span style='background:{bg};color:{fg};padding:1px 6px;border-radius:3px'>"
+                      f"{html.escape(_STATE_LABELS[state])}</span>" for state, (bg, fg) in _STATE_STYLE.items())
     return (f"<table style='border-collapse:separate;border-spacing:3px'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table><div style='margin-top:4px'>{legend}</div>")
 
@@ -874,7 +904,7 @@ def night_states(first: dt.date, last: dt.date, bookings: pd.DataFrame, blocks: 
         state = "booked" if b["status"] == "active" else "pending"
         paint(b["check_in"], b["check_out"], state, b.get("guest_name"))
     for b in _records(blocks):
-        paint(b["date_start"], b["date_end"], "blocked", b.get("comment") or "blocked")
+        paint(b["date_start"], b["date_end"], "blocked", b.get("comment") or "закрыто")
     return nights
 
 
@@ -882,40 +912,42 @@ def _listing_options(store: Store) -> list[tuple[str, int]]:
     """(label, item_id) of every listing, active ones first."""
     items = store.items()
     order = items.assign(inactive=items["status"] != "active").sort_values(["inactive", "item_id"])
-    return [(f"{r.title} · {r.item_id}" + ("" if r.status == "active" else f" ({r.status})"), int(r.item_id))
+    return [(f"{r.title} · {r.item_id}"
+             + ("" if r.status == "active" else f" ({_ITEM_STATUS.get(r.status, r.status)})"), int(r.item_id))
             for r in order.itertuples()]
 
 
 def _blocks_html(blocks: pd.DataFrame, today: dt.date) -> str:
     current = [b for b in _records(blocks) if _date(b["date_end"]) > today]
     if not current:
-        return "<div style='color:#555'>No manual blocks from today on.</div>"
+        return "<div style='color:#555'>С сегодняшнего дня ничего не закрыто вручную.</div>"
     lines = [f"{_date(b['date_start']):%d.%m.%Y} – {_date(b['date_end']) - dt.timedelta(days=1):%d.%m.%Y}"
              + (f" ({html.escape(b['comment'])})" if b.get("comment") else "") for b in current]
-    return "<div style='color:#333'><b>Manual blocks:</b> " + "; ".join(lines) + "</div>"
+    return "<div style='color:#333'><b>Закрыто вручную:</b> " + "; ".join(lines) + "</div>"
 
 
 def _chat_label(row: dict) -> str:
     unread = int(row.get("unread") or 0)
     if row.get("waited") is not None:
-        when = "waits " + _duration(row["waited"])
+        when = "ждёт " + _duration(row["waited"])
     elif pd.notna(row.get("last_at")):
         when = _local(row["last_at"]).strftime("%d.%m %H:%M")
     else:
         when = "—"
     mark = f"● {unread} · " if unread else ""
-    title = _short(row.get("title") or "no listing", 26)
+    title = _short(row.get("title") or "без объявления", 26)
     last = _short((row.get("last_text") or "").replace("\n", " "), 40)
-    return f"{mark}{when} · {row.get('other_user_name') or 'guest'} · {title} · {last}"
+    return f"{mark}{when} · {row.get('other_user_name') or 'гость'} · {title} · {last}"
 
 
 def _chat_header(row: dict, booking: dict | None) -> str:
-    parts = [f"<b>{html.escape(row.get('other_user_name') or 'Guest')}</b>",
-             html.escape(row.get("title") or "no listing")]
+    parts = [f"<b>{html.escape(row.get('other_user_name') or 'Гость')}</b>",
+             html.escape(row.get("title") or "без объявления")]
     if booking:
-        parts.append(f"booking {booking['check_in']:%d.%m} – {booking['check_out']:%d.%m} ({booking['status']})")
+        status = _BOOKING_STATUS.get(booking["status"], booking["status"])
+        parts.append(f"бронь {booking['check_in']:%d.%m} – {booking['check_out']:%d.%m} ({status})")
     if row.get("waited") is not None:
-        parts.append(f"<span style='color:#b71c1c'>waiting {_duration(row['waited'])}</span>")
+        parts.append(f"<span style='color:#b71c1c'>ждёт ответа {_duration(row['waited'])}</span>")
     return " · ".join(parts)
 
 
@@ -923,13 +955,13 @@ def _conversation_html(messages: pd.DataFrame) -> str:
     bubbles = []
     for m in _records(messages):
         out = m["direction"] == "out"
-        text = html.escape(m.get("text") or f"[{m.get('type') or 'message'}]")
+        text = html.escape(m.get("text") or f"[{_MESSAGE_TYPES.get(m.get('type'), 'сообщение')}]")
         when = _local(m["created"]).strftime("%d.%m %H:%M") if pd.notna(m.get("created")) else ""
         side = "margin-left:auto;background:#e3f2fd" if out else "margin-right:auto;background:#f1f1f1"
         bubbles.append(f"<div style='{side};max-width:80%;padding:4px 8px;border-radius:8px;margin:3px 0;"
                        f"white-space:pre-wrap'>{text}<div style='font-size:10px;color:#777;text-align:right'>"
                        f"{when}</div></div>")
-    inner = "".join(bubbles) or "<i>No messages stored for this chat.</i>"
+    inner = "".join(bubbles) or "<i>Сообщений этого чата в базе нет.</i>"
     # column-reverse keeps the newest message in view without any script
     return ("<div style='max-height:340px;overflow-y:auto;display:flex;flex-direction:column-reverse;"
             "border:1px solid #ddd;padding:4px;border-radius:4px'>"
@@ -940,6 +972,11 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     """Rows as dicts with None for every missing value (pandas gives NaN, NaT or NA)."""
     return [{k: (None if not isinstance(v, list | dict) and pd.isna(v) else v) for k, v in row.items()}
             for row in frame.to_dict("records")]
+
+
+def _auto() -> widgets.Layout:
+    """A layout as wide as the control's Russian label: ipywidgets cuts a button's at 148px."""
+    return widgets.Layout(width="auto")
 
 
 def _classed(widget: widgets.DOMWidget, *classes: str) -> Any:
@@ -959,13 +996,7 @@ def _local(value: Any) -> dt.datetime:
 
 def _duration(delta: dt.timedelta) -> str:
     minutes = max(int(delta.total_seconds() // 60), 0)
-    if minutes < 1:
-        return "just now"
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+    return "только что" if minutes < 1 else charts.format_minutes(minutes)
 
 
 def _date(value: Any) -> dt.date:

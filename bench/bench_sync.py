@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import multiprocessing
 import sys
 import tempfile
 from pathlib import Path
@@ -55,10 +56,11 @@ def time_bound(requests: dict[str, int], latency: float, in_flight: int, per_min
     return max(rate_bound, latency * sum(requests.values()) / in_flight)
 
 
-def limit_keys(sandbox: Sandbox, since: int) -> dict[str, int]:
+def limit_keys(requests: list[tuple[str | None, str]]) -> dict[str, int]:
+    """Requests per limiter window (the token call counts against none)."""
     counts: dict[str, int] = {}
-    for request in sandbox.requests[since:]:
-        key = "token" if request.operation == "getAccessToken" else limit_key(request.path)
+    for operation, path in requests:
+        key = "token" if operation == "getAccessToken" else limit_key(path)
         counts[key] = counts.get(key, 0) + 1
     return counts
 
@@ -180,17 +182,59 @@ async def avito_kit_sync(base_url: str, store: Store, cache: Path, **sync_args):
         return took(), report, client.limiter
 
 
+class SandboxProcess:
+    """The sandbox served over loopback HTTP from a process of its own, as Avito is: its request handling (a
+    millisecond or two of Python per request) must not compete with the client for one interpreter lock.
+    Asked through a pipe for its request log and to change its world."""
+
+    def __init__(self, **world) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(target=_serve_sandbox, args=(child, world, LATENCY), daemon=True)
+        self._process.start()
+        self.base_url = self._pipe.recv()
+
+    def ask(self, *command):
+        self._pipe.send(command)
+        return self._pipe.recv()
+
+    def close(self) -> None:
+        self.ask("stop")
+        self._process.join(timeout=10)
+
+
+def _serve_sandbox(pipe, world: dict, latency: float) -> None:
+    sandbox = Sandbox(**world)
+    with sandbox.serve(latency=latency) as server:
+        pipe.send(server.base_url)
+        while True:
+            command, *args = pipe.recv()
+            if command == "stop":
+                pipe.send(None)
+                return
+            if command == "requests":  # (operation, path) of every request since the given index
+                pipe.send([(r.operation, r.path) for r in sandbox.requests[args[0]:]])
+            elif command == "count":
+                pipe.send(len(sandbox.requests))
+            elif command == "new_messages":  # one incoming message in each of n chats spread over the list
+                chats = list(sandbox.chats)[:: len(sandbox.chats) // args[0]][:args[0]]
+                for chat_id in chats:
+                    sandbox.add_incoming_message(chat_id, "Здравствуйте, квартира ещё свободна?")
+                pipe.send(len(chats))
+
+
 def main() -> bool:
-    sandbox = Sandbox(seed=42, n_items=N_ITEMS, n_chats=N_CHATS, messages_per_chat=MESSAGES_PER_CHAT)
     folder = Path(tempfile.mkdtemp(prefix="avito_bench_sync_"))
     print(f"Sync bench: {N_ITEMS} listings, {N_CHATS} chats of {MESSAGES_PER_CHAT} messages, "
           f"{LATENCY * 1000:.0f} ms latency over loopback HTTP; files in {folder}", flush=True)
-    with sandbox.serve(latency=LATENCY) as server:
-        mark = len(sandbox.requests)
-        full_seconds, full, limiter = asyncio.run(avito_kit_sync(server.base_url, Store(folder / "kit.duckdb"),
+    sandbox = SandboxProcess(seed=42, n_items=N_ITEMS, n_chats=N_CHATS, messages_per_chat=MESSAGES_PER_CHAT)
+    try:
+        mark = sandbox.ask("count")
+        full_seconds, full, limiter = asyncio.run(avito_kit_sync(sandbox.base_url, Store(folder / "kit.duckdb"),
                                                                  folder / "token.json"))
-        full_requests = len(sandbox.requests) - mark
-        keys = limit_keys(sandbox, mark)
+        requests = sandbox.ask("requests", mark)
+        full_requests = len(requests)
+        keys = limit_keys(requests)
         store = Store(folder / "kit.duckdb")
         counts = store.counts()
         assert (counts["items"], counts["chats"], counts["messages"]) == (
@@ -199,26 +243,28 @@ def main() -> bool:
               f"{counts['bookings']} bookings, {counts['messages']} messages, {counts['item_stats']} stats rows",
               flush=True)
 
-        for chat_id in list(sandbox.chats)[:: N_CHATS // CHANGED_CHATS][:CHANGED_CHATS]:
-            sandbox.add_incoming_message(chat_id, "Здравствуйте, квартира ещё свободна?")
-        mark = len(sandbox.requests)
-        quick_seconds, quick, _ = asyncio.run(avito_kit_sync(server.base_url, store, folder / "token.json"))
-        quick_requests = len(sandbox.requests) - mark
+        assert sandbox.ask("new_messages", CHANGED_CHATS) == CHANGED_CHATS
+        mark = sandbox.ask("count")
+        quick_seconds, quick, _ = asyncio.run(avito_kit_sync(sandbox.base_url, store, folder / "token.json"))
+        quick_requests = sandbox.ask("count") - mark
         assert quick.messages_new == CHANGED_CHATS, quick
-        mark = len(sandbox.requests)
-        again_seconds, _, _ = asyncio.run(avito_kit_sync(server.base_url, store, folder / "token.json", max_age=None))
-        again_requests = len(sandbox.requests) - mark
+        mark = sandbox.ask("count")
+        again_seconds, _, _ = asyncio.run(avito_kit_sync(sandbox.base_url, store, folder / "token.json",
+                                                         max_age=None))
+        again_requests = sandbox.ask("count") - mark
         print(f"avito_kit re-syncs: {seconds(quick_seconds)} ({quick_requests} requests) with max_age, "
               f"{seconds(again_seconds)} ({again_requests} requests) with max_age=None", flush=True)
 
-        mark = len(sandbox.requests)
+        mark = sandbox.ask("count")
         http_seconds, insert_seconds, base_requests = asyncio.run(
-            sequential_baseline(server.base_url, folder / "baseline.duckdb"))
-        assert base_requests == len(sandbox.requests) - mark
+            sequential_baseline(sandbox.base_url, folder / "baseline.duckdb"))
+        assert base_requests == sandbox.ask("count") - mark
         baseline = http_seconds + insert_seconds
         print(f"sequential baseline: {seconds(http_seconds)} of requests ({base_requests}) + "
               f"{seconds(insert_seconds)} of row INSERTs (extrapolated from {SAMPLE_ROWS} rows per table)",
               flush=True)
+    finally:
+        sandbox.close()
 
     minimum = minimum_requests(N_ITEMS, N_CHATS, MESSAGES_PER_CHAT)
     bound = time_bound(keys, LATENCY, limiter.max_in_flight, limiter.default_per_minute)

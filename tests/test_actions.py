@@ -129,7 +129,7 @@ async def test_a_block_over_an_active_booking_is_refused_before_anything_is_sent
     before = snapshot(store)
     plan = actions.plan_block(store, item_id, day(18), day(21))
     assert [c["check_in"] for c in plan.conflicts] == [day(20)]
-    assert "Refused" in plan.describe()
+    assert "Отказ" in plan.describe()
     with pytest.raises(ValueError, match="active bookings"):
         await apply(sandbox, store, plan)
     assert sandbox.requests == [] and sandbox.blocks == {}
@@ -297,3 +297,24 @@ async def test_a_plan_the_client_refuses_to_send_is_audited_failed_not_left_pend
 
 def ops_of(sandbox: Sandbox) -> list[str | None]:
     return [r.operation for r in sandbox.requests if r.operation not in ("getAccessToken", "getUserInfoSelf")]
+
+
+def test_the_preview_speaks_to_the_host_in_russian():
+    """``Plan.describe()``: nights inclusive, dd.mm.yyyy, Russian plurals; a refused plan names the bookings."""
+    a, b = dt.date(2027, 3, 1), dt.date(2027, 3, 22)
+    push = [{"date_start": "2027-03-01", "date_end": "2027-03-02", "type": "manual", "comment": None},
+            {"date_start": "2027-03-10", "date_end": "2027-03-15", "type": "manual", "comment": "ремонт"}]
+    one = actions.Plan("block", 7, a, a + dt.timedelta(days=1), [], push[:1]).describe()
+    assert one.splitlines() == ["Закрыть даты объявления 7: ночи 01.03.2027 – 01.03.2027 (1 ночь)",
+                                "В Авито уйдут все ручные закрытия (1 период):",
+                                "  закрыты ночи 01.03.2027 – 01.03.2027"]
+    opened = actions.Plan("open", 7, a, b, [], push, [{"open": 1}] * 5).describe()
+    assert opened.splitlines()[0] == "Открыть даты объявления 7: ночи 01.03.2027 – 21.03.2027 (21 ночь)"
+    assert "(2 периода)" in opened and "  закрыты ночи 10.03.2027 – 14.03.2027" in opened
+    assert opened.splitlines()[-1].startswith("Затем доступность на год вперёд (5 открытых периодов;")
+    assert "пустой список" in actions.Plan("open", 7, a, b, [], [], []).describe()
+    refused = actions.Plan("block", 7, a, a + dt.timedelta(days=5), [], push, conflicts=[
+        {"booking_id": 42, "check_in": dt.date(2027, 3, 2), "check_out": dt.date(2027, 3, 4), "guest_name": "Анна"}]
+    ).describe()
+    assert refused.splitlines()[1:] == ["Отказ: в диапазоне есть активные брони:",
+                                        "  бронь №42: заезд 02.03.2027, выезд 04.03.2027, Анна"]

@@ -89,7 +89,7 @@ def test_reply_in_the_inbox_notebook(page, lab, env, sandbox, tmp_path):
     shots = screenshot_dir(tmp_path)
     open_and_run_all(page, lab, "03_inbox.ipynb", ".avito-inbox .avito-chat-list select", shots)
     inbox = page.locator(".avito-inbox")
-    expect(inbox.locator(".avito-status")).to_contain_text("chats")
+    expect(inbox.locator(".avito-status")).to_contain_text("Чатов")
     inbox.locator(".avito-chat-list select").select_option(index=0)
     expect(inbox.locator(".avito-chat-header")).to_contain_text("·")
     text = "Здравствуйте! Квартира свободна, жду вас."
@@ -101,7 +101,7 @@ def test_reply_in_the_inbox_notebook(page, lab, env, sandbox, tmp_path):
     sent_before = [r for r in sandbox.requests if r.operation == "postSendMessage"]
     assert sent_before == []  # nothing before Confirm
     inbox.locator("button.avito-confirm").dblclick()  # a double click sends once
-    expect(inbox.locator(".avito-status")).to_contain_text("Sent at")
+    expect(inbox.locator(".avito-status")).to_contain_text("Отправлено в")
     expect(inbox.locator(".avito-conversation")).to_contain_text(text)
     inbox.scroll_into_view_if_needed()
     inbox.screenshot(path=shots / "03_inbox.png")
@@ -125,11 +125,12 @@ def test_block_in_the_calendar_notebook(page, lab, env, sandbox, tmp_path):
     calendar.locator(".avito-date-to input").fill(last.isoformat())
     calendar.locator(".avito-block-comment input").fill("ремонт")
     calendar.locator("button.avito-block").click()
-    expect(calendar.locator(".avito-preview")).to_contain_text(f"Block listing {item.id}: nights {first}")
+    expect(calendar.locator(".avito-preview")).to_contain_text(
+        f"Закрыть даты объявления {item.id}: ночи {first:%d.%m.%Y}")
     calendar.screenshot(path=shots / "04_calendar_preview.png")
     assert not [r for r in sandbox.requests if r.operation == "putBookingsInfo"]
     calendar.locator("button.avito-confirm").click()
-    expect(calendar.locator(".avito-status")).to_contain_text("Blocked nights")
+    expect(calendar.locator(".avito-status")).to_contain_text("Закрыты ночи")
     expect(calendar.locator(f"td[data-date='{first.isoformat()}']")).to_have_attribute("data-state", "blocked")
     calendar.scroll_into_view_if_needed()
     calendar.screenshot(path=shots / "04_calendar.png")

@@ -33,6 +33,11 @@ def day(offset: int) -> str:
     return (T + dt.timedelta(days=offset)).isoformat()
 
 
+def ru_day(offset: int) -> str:
+    """The date as the host reads it in a preview: dd.mm.yyyy."""
+    return f"{T + dt.timedelta(days=offset):%d.%m.%Y}"
+
+
 @pytest.fixture(scope="module")
 def synced_db(tmp_path_factory):
     """A store synced from the default sandbox, as ``avito-kit --sandbox sync`` leaves it."""
@@ -167,7 +172,7 @@ def test_a_refused_block_over_a_paid_booking_is_exit_2_with_nothing_sent(capsys,
     check_in = booked.check_in.date()
     code, _, err = cli_run(capsys, "--sandbox", "--db", db, "calendar", "block", booked.item_id,
                            check_in.isoformat(), (check_in + dt.timedelta(days=1)).isoformat(), "--yes")
-    assert code == 2 and f"booking {booked.booking_id}" in assert_one_line(err)
+    assert code == 2 and f"бронь №{booked.booking_id}" in assert_one_line(err)
     assert sandbox.requests == [] and store.audit_log().empty
 
 
@@ -183,7 +188,7 @@ def test_sync_block_open_and_reply_against_the_sandbox(capsys, db, sandbox):
 
     code, out, err = cli_run(capsys, "--sandbox", "--db", db, "calendar", "block", item, day(3), day(8),
                              "--comment", "ремонт", "--yes")
-    assert (code, err) == (0, "") and "Avito accepted: ok" in out and "closed" in out
+    assert (code, err) == (0, "") and "Avito accepted: ok" in out and f"закрыты ночи {ru_day(3)} – {ru_day(7)}" in out
     assert sandbox.blocks[item] == [{"date_start": day(3), "date_end": day(8), "type": "manual",
                                      "comment": "ремонт"}]
 
@@ -205,7 +210,8 @@ def test_a_write_is_shown_then_sent_only_when_the_person_says_yes(capsys, db, sa
     monkeypatch.setattr(sys, "stdin", Terminal("n\n"))
     code, out, err = cli_run(capsys, "--sandbox", "--db", db, "calendar", "block", item, day(3), day(5))
     assert code == 2 and "cancelled: nothing was sent" in assert_one_line(err)
-    assert f"Block listing {item}: nights {day(3)} .. {day(4)} (2 nights)" in out and sandbox.requests == []
+    assert f"Закрыть даты объявления {item}: ночи {ru_day(3)} – {ru_day(4)} (2 ночи)" in out
+    assert sandbox.requests == []
 
     monkeypatch.setattr(sys, "stdin", Terminal("да\n"))
     code, out, err = cli_run(capsys, "--sandbox", "--db", db, "calendar", "block", item, day(3), day(5))
@@ -249,7 +255,7 @@ def test_the_real_command_line_exit_codes(db, tmp_path):
     unconfirmed = run_cli("--sandbox", "--db", db, "calendar", "block", item, day(3), day(5))
     assert unconfirmed.returncode == 2
     assert assert_one_line(unconfirmed.stderr) == "avito-kit: no terminal to confirm on: add --yes to send"
-    assert f"Block listing {item}" in unconfirmed.stdout and file_digest(db) == before
+    assert f"Закрыть даты объявления {item}" in unconfirmed.stdout and file_digest(db) == before
 
     no_credentials = run_cli("--db", tmp_path / "x.duckdb", "sync")
     assert no_credentials.returncode == 2 and no_credentials.stdout == ""

@@ -28,6 +28,8 @@ from avito_kit.widgets import (
 from tests.test_sync import keep_token_folders_in
 
 TODAY = dt.date.today()
+MONTHS = ("Январь", "Февраль", "Март", "Апрель", "Май", "Июнь", "Июль", "Август", "Сентябрь", "Октябрь", "Ноябрь",
+          "Декабрь")
 WRITES = {"postSendMessage", "chatRead", "putBookingsInfo", "putIntervals"}
 
 
@@ -72,7 +74,7 @@ async def test_inbox_lists_unread_and_waiting_chats_first(client, store):
     inbox = InboxWidget(client, store)
     labels = [label for label, _ in inbox.chat_list.options]
     assert len(labels) == len(frame)
-    assert labels[0].startswith(("● ", "waits ")) and not labels[-1].startswith(("● ", "waits "))
+    assert labels[0].startswith(("● ", "ждёт ")) and not labels[-1].startswith(("● ", "ждёт "))
     inbox.only_waiting.value = True
     assert len(inbox.chat_list.options) == sum(attention)
 
@@ -137,9 +139,9 @@ async def test_a_click_delivered_on_another_thread_runs_on_the_widget_loop(sandb
 
 
 @pytest.mark.parametrize("text, problem", [
-    ("", "empty"),
-    ("   \n ", "empty"),
-    ("я" * 1001, "1001 characters"),
+    ("", "пустое"),
+    ("   \n ", "пустое"),
+    ("я" * 1001, "1001 символ из 1000"),
     ("Ждём вас {check_in}!", "{check_in}"),
 ])
 async def test_invalid_reply_is_refused_in_the_widget(sandbox, client, store, text, problem):
@@ -151,7 +153,7 @@ async def test_invalid_reply_is_refused_in_the_widget(sandbox, client, store, te
     inbox.send_button.click()  # click() bypasses `disabled`: the handler refuses on its own
     inbox.confirm_button.click()
     await inbox.wait_idle()
-    assert problem in inbox.status.value and "Not sent" in inbox.status.value
+    assert problem in inbox.status.value and "Не отправлено" in inbox.status.value
     assert inbox.confirm_box.layout.display == "none"
     assert writes(sandbox) == [] and store.audit_log().empty
 
@@ -192,7 +194,7 @@ async def test_template_without_a_booking_keeps_placeholders_and_send_disabled(c
     inbox.chat_list.value = chat_id
     inbox.template.value = "Даты свободны"
     assert "{check_in}" in inbox.reply.value and "{listing_title}" in inbox.reply.value
-    assert inbox.send_button.disabled and "by hand" in inbox.status.value
+    assert inbox.send_button.disabled and "вручную" in inbox.status.value
     assert fill_template("{guest_name} {check_in}", {"guest_name": "Анна", "check_in": None}) == "Анна {check_in}"
 
 
@@ -223,7 +225,7 @@ async def test_a_failed_send_is_shown_audited_and_keeps_the_text(sandbox, client
     inbox.confirm_button.click()
     await inbox.wait_idle()
     assert len(sandbox.chats[chat_id].messages) == before
-    assert "AvitoServerError" in inbox.output.outputs[0]["text"] and "Error" in inbox.status.value
+    assert "AvitoServerError" in inbox.output.outputs[0]["text"] and "Ошибка" in inbox.status.value
     assert store.audit_log()["outcome"].tolist() == ["failed"]
     assert inbox.reply.value == "Здравствуйте" and not inbox.send_button.disabled
 
@@ -256,7 +258,8 @@ async def test_block_previews_then_pushes_once_and_audits(sandbox, client, store
     cal.comment.value = "ремонт"
     cal.block_button.click()
     assert cal.confirm_box.layout.display == "flex" and not cal.confirm_button.disabled
-    assert f"Block listing {item_id}: nights {first}" in cal.preview.value and "closed" in cal.preview.value
+    assert f"Закрыть даты объявления {item_id}: ночи {first:%d.%m.%Y}" in cal.preview.value
+    assert f"закрыты ночи {first:%d.%m.%Y} – {last - dt.timedelta(days=1):%d.%m.%Y}" in cal.preview.value
     assert writes(sandbox) == []
 
     cal.confirm_button.click()
@@ -270,7 +273,7 @@ async def test_block_previews_then_pushes_once_and_audits(sandbox, client, store
         [first, last]]
     assert store.audit_log()[["action", "target", "outcome"]].values.tolist() == [
         ["calendar_block", str(item_id), "ok"]]
-    assert "Blocked nights" in cal.status.value and cal.confirm_box.layout.display == "none"
+    assert "Закрыты ночи" in cal.status.value and cal.confirm_box.layout.display == "none"
     cal.month = first.replace(day=1)
     cal.refresh()
     assert f"data-state='blocked' data-date='{first.isoformat()}'" in cal.grid.value
@@ -287,7 +290,7 @@ async def test_open_after_block_pushes_blocks_and_availability(sandbox, client, 
     await cal.wait_idle()
     cal.date_from.value, cal.date_to.value = first, first + dt.timedelta(days=2)
     cal.open_button.click()
-    assert "Open listing" in cal.preview.value and "availability" in cal.preview.value
+    assert "Открыть даты объявления" in cal.preview.value and "доступность" in cal.preview.value
     cal.confirm_button.click()
     await cal.wait_idle()
     assert sandbox.blocks[item_id] == [{"date_start": (first + dt.timedelta(days=2)).isoformat(),
@@ -301,17 +304,17 @@ async def test_block_over_an_active_booking_cannot_be_confirmed(sandbox, client,
     check_in, _ = active_booking(store, cal.item_id)
     cal.date_from.value, cal.date_to.value = check_in - dt.timedelta(days=1), check_in + dt.timedelta(days=1)
     cal.block_button.click()
-    assert "Overlaps active bookings" in cal.preview.value and cal.confirm_button.disabled
+    assert "есть активные брони" in cal.preview.value and cal.confirm_button.disabled
     cal.confirm_button.click()
     await cal.wait_idle()
     assert writes(sandbox) == [] and store.audit_log().empty and cal.item_id not in sandbox.blocks
 
 
 @pytest.mark.parametrize("days, problem", [
-    ((10, 8), "must be after FROM"),
-    ((10, 10), "must be after FROM"),
-    ((-10, -8), "in the past"),
-    ((10, None), "choose the FROM and TO"),
+    ((10, 8), "должна быть позже «С ночи»"),
+    ((10, 10), "должна быть позже «С ночи»"),
+    ((-10, -8), "уже прошли"),
+    ((10, None), "Выберите даты «С ночи» и «По»"),
 ])
 async def test_bad_ranges_are_refused_with_nothing_planned(sandbox, client, store, days, problem):
     cal = CalendarWidget(client, store, today=TODAY)
@@ -344,7 +347,7 @@ async def test_month_navigation_and_listing_picker(client, store):
     cal.next_button.click()
     cal.prev_button.click()
     assert (cal.month.year * 12 + cal.month.month) - (start.year * 12 + start.month) == 1
-    assert f"{cal.month:%B %Y}" in cal.month_label.value
+    assert f"{MONTHS[cal.month.month - 1]} {cal.month.year}" in cal.month_label.value
     cal.listing.value = cal.listing.options[1][1]
     assert cal.grid.value.count("data-state=") == pd.Period(cal.month, "M").days_in_month
 
