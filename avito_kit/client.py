@@ -300,10 +300,7 @@ class AvitoApiClient:
                         chat_types: Iterable[str] = ("u2i", "u2u"),
                         item_ids: Iterable[int] | None = None) -> list[dict]:
         """One page of chats, most recently updated first (messenger.json getChatsV2)."""
-        if not 1 <= limit <= MESSENGER_PAGE_MAX:
-            raise ValueError(f"limit must be 1..{MESSENGER_PAGE_MAX}, got {limit}")
-        if not 0 <= offset <= MESSENGER_OFFSET_MAX:
-            raise ValueError(f"offset must be 0..{MESSENGER_OFFSET_MAX}, got {offset}")
+        _check_messenger_page(limit, offset)
         params: dict[str, Any] = {"limit": limit, "offset": offset, "chat_types": ",".join(chat_types)}
         if unread_only:
             params["unread_only"] = "true"
@@ -317,18 +314,10 @@ class AvitoApiClient:
                          item_ids: Iterable[int] | None = None) -> AsyncIterator[dict]:
         """Every chat Avito lets us page to (offset ≤ 1000), newest first; Avito's default is u2i only."""
         chat_types, item_ids = tuple(chat_types), tuple(item_ids or ())
-        offset = 0
-        while True:
-            page = await self.get_chats(unread_only, MESSENGER_PAGE_MAX, offset, chat_types, item_ids)
-            for chat in page:
-                yield chat
-            if len(page) < MESSENGER_PAGE_MAX:
-                return
-            offset += MESSENGER_PAGE_MAX
-            if offset > MESSENGER_OFFSET_MAX:
-                log.warning("Avito pages chats only up to offset %d; older chats are not listed",
-                            MESSENGER_OFFSET_MAX)
-                return
+        pages = _offset_pages(lambda offset: self.get_chats(unread_only, MESSENGER_PAGE_MAX, offset, chat_types,
+                                                            item_ids), "chats")
+        async for chat in pages:
+            yield chat
 
     async def get_messages_in_chat(self, chat_id: str, limit: int = 100, offset: int = 0) -> list[dict]:
         """One page of a chat's messages, newest first (messenger.json getMessagesV3).
@@ -337,10 +326,7 @@ class AvitoApiClient:
         Reading does not mark the chat read.
         """
         chat_id = check_chat_id(chat_id)
-        if not 1 <= limit <= MESSENGER_PAGE_MAX:
-            raise ValueError(f"limit must be 1..{MESSENGER_PAGE_MAX}, got {limit}")
-        if not 0 <= offset <= MESSENGER_OFFSET_MAX:
-            raise ValueError(f"offset must be 0..{MESSENGER_OFFSET_MAX}, got {offset}")
+        _check_messenger_page(limit, offset)
         user_id = await self._user_id()
         body = await self._make_request("GET", f"/messenger/v3/accounts/{user_id}/chats/{chat_id}/messages/",
                                         params={"limit": limit, "offset": offset})
@@ -353,17 +339,10 @@ class AvitoApiClient:
 
         Stop iterating early (``break``) once a known message shows up: nothing older is fetched.
         """
-        offset = 0
-        while True:
-            page = await self.get_messages_in_chat(chat_id, MESSENGER_PAGE_MAX, offset)
-            for message in page:
-                yield message
-            if len(page) < MESSENGER_PAGE_MAX:
-                return
-            offset += MESSENGER_PAGE_MAX
-            if offset > MESSENGER_OFFSET_MAX:
-                log.warning("chat %s: Avito pages messages only up to offset %d", chat_id, MESSENGER_OFFSET_MAX)
-                return
+        pages = _offset_pages(lambda offset: self.get_messages_in_chat(chat_id, MESSENGER_PAGE_MAX, offset),
+                              f"messages of chat {chat_id}")
+        async for message in pages:
+            yield message
 
     async def send_message(self, chat_id: str, text: str) -> dict:
         """Send a text message (messenger.json postSendMessage); 1..1000 characters.
@@ -400,6 +379,28 @@ class AvitoApiClient:
                     found.append({**message, "chat_id": chat["id"], "chat_user_id": guest,
                                   "item_id_avito": _chat_item_id(chat)})
         return sorted(found, key=lambda m: m.get("created") or 0)
+
+
+def _check_messenger_page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= MESSENGER_PAGE_MAX:
+        raise ValueError(f"limit must be 1..{MESSENGER_PAGE_MAX}, got {limit}")
+    if not 0 <= offset <= MESSENGER_OFFSET_MAX:
+        raise ValueError(f"offset must be 0..{MESSENGER_OFFSET_MAX}, got {offset}")
+
+
+async def _offset_pages(fetch: Callable[[int], Awaitable[list[dict]]], what: str) -> AsyncIterator[dict]:
+    """Messenger paging: full pages of 100 until a short one, up to Avito's offset cap of 1000."""
+    offset = 0
+    while True:
+        page = await fetch(offset)
+        for entry in page:
+            yield entry
+        if len(page) < MESSENGER_PAGE_MAX:
+            return
+        offset += MESSENGER_PAGE_MAX
+        if offset > MESSENGER_OFFSET_MAX:
+            log.warning("Avito pages %s only up to offset %d; older ones are not listed", what, MESSENGER_OFFSET_MAX)
+            return
 
 
 def _chat_item_id(chat: dict) -> int | None:
