@@ -514,7 +514,8 @@ class Store:
             con.register("batch", frame)
             con.execute(_BOOKING_DIFF_SQL.format(select=_select_list(_BOOKINGS, frame)))
             con.execute(_BOOKING_EVENTS_SQL, params)
-            con.execute(_booking_upsert_sql(frame), params)
+            for statement in _booking_upsert_sql(frame):
+                con.execute(statement, params)
             for kind, n in con.execute("SELECT kind, count(*) FROM _diff GROUP BY kind").fetchall():
                 counts[kind] = n
             con.execute("DROP TABLE _diff")
@@ -901,20 +902,30 @@ FROM _diff WHERE kind <> 'unchanged'
 """
 
 
-def _booking_upsert_sql(frame: pd.DataFrame) -> str:
-    given = [c for c in _BOOKINGS.columns if c in frame.columns or c == "nights"]
-    updates = [f"{c} = excluded.{c}" for c in given if c != "booking_id"]
-    return f"""
-    INSERT INTO bookings ({", ".join(given)}, user_id, first_seen_at, last_seen_at, status_changed_at)
-    SELECT {", ".join(given)}, $user_id, $now, $now, $now FROM _diff
-    ON CONFLICT (booking_id) DO UPDATE SET
-        {", ".join(updates)},
-        user_id = excluded.user_id,
-        last_seen_at = excluded.last_seen_at,
-        status_changed_at = CASE WHEN bookings.status IS DISTINCT FROM excluded.status
-                                 THEN excluded.last_seen_at ELSE bookings.status_changed_at END,
-        vanished_at = NULL
+def _booking_upsert_sql(frame: pd.DataFrame) -> tuple[str, str]:
+    """The stored rows updated, then the new ones inserted (``_diff.kind`` tells which is which).
+
+    Two plain statements rather than one INSERT ... ON CONFLICT DO UPDATE: DuckDB takes the conflict path row
+    by row, 20 s for half a million changed bookings against 0.2 s for the UPDATE (bench/bench_store.py).
+    Every SET expression sees the row as it was, so status_changed_at compares with the stored status.
     """
+    given = [c for c in _BOOKINGS.columns if c in frame.columns or c == "nights"]
+    updates = [f"{c} = d.{c}" for c in given if c != "booking_id"]
+    update = f"""
+    UPDATE bookings SET
+        {", ".join(updates)},
+        user_id = $user_id,
+        last_seen_at = $now,
+        status_changed_at = CASE WHEN bookings.status IS DISTINCT FROM d.status
+                                 THEN $now ELSE bookings.status_changed_at END,
+        vanished_at = NULL
+    FROM _diff d WHERE bookings.booking_id = d.booking_id AND d.kind <> 'new'
+    """
+    insert = f"""
+    INSERT INTO bookings ({", ".join(given)}, user_id, first_seen_at, last_seen_at, status_changed_at)
+    SELECT {", ".join(given)}, $user_id, $now, $now, $now FROM _diff WHERE kind = 'new'
+    """
+    return update, insert
 
 
 _VANISHED_SQL = """

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .aio import run
 from .checks import check_range
-from .client import MESSENGER_PAGE_MAX, AvitoApiClient
+from .client import MESSENGER_PAGE_MAX, STATS_IDS_MAX, AvitoApiClient
 from .errors import AvitoBadRequest, AvitoNotFound, AvitoValidationError
 from .store import Store
 
@@ -220,9 +220,8 @@ _DONE = object()
 
 
 async def _fetch_and_store(keys, fetch, store_batch, write: _Writer, bar, batch_size: int, places: int) -> None:
-    """``fetch`` every key (an iterable or async iterable) and store the results through ``write`` while fetching
-    goes on: each write takes what has arrived since the last one (a quarter of ``batch_size`` at least, unless
-    fetching is over; ``batch_size`` at most), so the store keeps up and the last write is short.
+    """``fetch`` every key (an iterable or async iterable) and store the results through ``write``, a batch of
+    ``batch_size`` at a time (the rest at the end), while fetching goes on.
 
     Twice as many fetches as the limiter has ``places`` are under way, so a freed place always has a request
     waiting for it; fetching pauses while two batches are waiting to be written.
@@ -232,7 +231,6 @@ async def _fetch_and_store(keys, fetch, store_batch, write: _Writer, bar, batch_
     arrived, room = asyncio.Event(), asyncio.Event()
     room.set()
     fetched = False
-    smallest = max(1, batch_size // 4)
 
     async def feed() -> None:
         if hasattr(keys, "__aiter__"):
@@ -261,7 +259,7 @@ async def _fetch_and_store(keys, fetch, store_batch, write: _Writer, bar, batch_
 
     async def store_all() -> None:
         while results or not fetched:
-            if len(results) < smallest and not fetched:
+            if len(results) < batch_size and not fetched:
                 arrived.clear()
                 await arrived.wait()
                 continue
@@ -296,6 +294,13 @@ async def _sync_bookings(client, store, write, user_id, item_ids, first, last, t
     window = {"start": first}
 
     async def fetch(item_id: int) -> tuple[int, dt.date, list[dict]]:
+        item_id, start, bookings = await read(item_id)
+        # Rows are made here, a listing at a time as its answer arrives, not by the store's thread: Python work
+        # there holds the interpreter lock in long stretches, and each return of the event loop from a system
+        # call then waits for it (up to 5 ms a time), which slows every request under way.
+        return item_id, start, [booking_row(item_id, b) for b in bookings]
+
+    async def read(item_id: int) -> tuple[int, dt.date, list[dict]]:
         start = window["start"]
         try:
             return item_id, start, await client.get_item_bookings(item_id, start, last, with_unpaid=True)
@@ -326,8 +331,9 @@ async def _sync_bookings(client, store, write, user_id, item_ids, first, last, t
 
 
 def _store_bookings(store: Store, user_id: int, results, report: SyncReport) -> None:
+    """``results``: (item_id, start of the window read, its booking rows) per listing."""
     observed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    rows = [booking_row(item_id, b) for item_id, _, bookings in results for b in bookings]
+    rows = [row for _, _, item_rows in results for row in item_rows]
     counts = store.upsert_bookings(bookings_frame(rows), user_id, observed_at)
     report.bookings_seen += len(rows)
     report.bookings_new += counts.get("new", 0)
@@ -340,8 +346,8 @@ def _store_bookings(store: Store, user_id: int, results, report: SyncReport) -> 
         "AND list_contains(?, item_id) AND check_in < ? AND check_out > ?",
         [user_id, [item_id for item_id, _, _ in results], window_end, min((s for _, s, _ in results), default=None)],
     )
-    for item_id, start, bookings in results:
-        seen = [int(b["avito_booking_id"]) for b in bookings]
+    for item_id, start, item_rows in results:
+        seen = [row["booking_id"] for row in item_rows]
         candidates = set(map(int, stored.booking_id[stored.item_id == item_id])) - set(seen)  # exact: > 2^63
         if candidates:
             report.bookings_vanished += store.mark_vanished_bookings(user_id, item_id, start, window_end, seen,
@@ -354,10 +360,12 @@ async def _sync_stats(client, store, write, user_id, item_ids, first, last, toda
     if item_ids and end >= start:
         if start > first:
             report.notes.append(f"stats kept from {start}: Avito looks back at most {STATS_DAYS_BACK} days")
-        stats = await client.get_item_stats(item_ids, start, end)
-        frame = stats_frame(stats, item_ids, start, end)
-        await write(store.upsert_item_stats, frame, user_id)
-        report.stats_rows = len(frame)
+        # One call of 200 listings at a time, each stored before the next: a call's answer is 54,000 days of
+        # JSON, and a thousand listings' at once would be most of the sync's memory.
+        for chunk in (item_ids[i:i + STATS_IDS_MAX] for i in range(0, len(item_ids), STATS_IDS_MAX)):
+            frame = stats_frame(await client.get_item_stats(chunk, start, end), chunk, start, end)
+            await write(store.upsert_item_stats, frame, user_id)
+            report.stats_rows += len(frame)
     await write(fresh.mark, ["all"], "stats")
 
 
@@ -401,15 +409,15 @@ async def _sync_chats(client, store, write, user_id, report, progress) -> None:
 
     async def fetch(entry: tuple[dict, set[str]]) -> tuple[dict, list[dict]]:
         chat, known = entry
-        new = []
+        rows = []
         async for message in client.iter_messages(chat["id"]):
             if message.get("id") in known:
                 break  # newest first: everything older is stored already
-            new.append(message)
-        return chat, new
+            rows.append(message_row(chat["id"], message, user_id))  # here, not in the store's thread: see bookings
+        return chat, rows
 
     def store_batch(results) -> None:
-        messages = [message_row(chat["id"], m, user_id) for chat, new in results for m in new]
+        messages = [row for _, rows in results for row in rows]
         # Messages first, then the chat rows whose `updated` is the cursor: a crash in between only means
         # the next run fetches those messages again, never that it skips them.
         report.messages_new += store.upsert_messages(messages_frame(messages), user_id) or 0
@@ -548,14 +556,17 @@ def messages_frame(rows: list[dict]) -> pd.DataFrame:
 
 def stats_frame(stats: list[dict], item_ids: list[int], start: dt.date, end: dt.date) -> pd.DataFrame:
     """Every listing x day of the window; days Avito left out (no activity) are zeros."""
-    reported = pd.DataFrame(
-        [{"item_id": int(entry["itemId"]), "date": dt.date.fromisoformat(day["date"]),
-          "uniq_views": day.get("uniqViews") or 0, "uniq_contacts": day.get("uniqContacts") or 0,
-          "uniq_favorites": day.get("uniqFavorites") or 0}
-         for entry in stats for day in entry.get("stats") or []],
-        columns=["item_id", "date", "uniq_views", "uniq_contacts", "uniq_favorites"],
-    )
-    grid = pd.MultiIndex.from_product([item_ids, pd.date_range(start, end).date], names=["item_id", "date"])
     counters = ["uniq_views", "uniq_contacts", "uniq_favorites"]
+    columns: dict[str, list] = {"item_id": [], "date": [], **{c: [] for c in counters}}
+    for entry in stats:  # column lists, not a dict per day: a thousand listings report 270,000 days
+        item_id = int(entry["itemId"])
+        for day in entry.get("stats") or []:
+            columns["item_id"].append(item_id)
+            columns["date"].append(dt.date.fromisoformat(day["date"]))
+            columns["uniq_views"].append(day.get("uniqViews") or 0)
+            columns["uniq_contacts"].append(day.get("uniqContacts") or 0)
+            columns["uniq_favorites"].append(day.get("uniqFavorites") or 0)
+    reported = pd.DataFrame(columns)
+    grid = pd.MultiIndex.from_product([item_ids, pd.date_range(start, end).date], names=["item_id", "date"])
     full = reported.set_index(["item_id", "date"])[counters].reindex(grid, fill_value=0).reset_index()
     return full.astype({c: "int64" for c in counters})

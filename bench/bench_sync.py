@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import math
-import multiprocessing
 import sys
 import tempfile
 from pathlib import Path
 
-from common import Row, print_table, seconds, stopwatch
-
 import httpx
+from common import Row, SandboxProcess, print_table, seconds, stopwatch
 
 from avito_kit.auth import AvitoAuth
 from avito_kit.client import ALL_ITEM_STATUSES, ITEMS_PAGE_MAX, MESSENGER_PAGE_MAX, STATS_IDS_MAX, AvitoApiClient
 from avito_kit.limits import DOCUMENTED_LIMITS, WINDOW_SECONDS, limit_key
-from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
+from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from avito_kit.store import Store
 from avito_kit.sync import sync, sync_window
 
@@ -182,55 +180,14 @@ async def avito_kit_sync(base_url: str, store: Store, cache: Path, **sync_args):
         return took(), report, client.limiter
 
 
-class SandboxProcess:
-    """The sandbox served over loopback HTTP from a process of its own, as Avito is: its request handling (a
-    millisecond or two of Python per request) must not compete with the client for one interpreter lock.
-    Asked through a pipe for its request log and to change its world."""
-
-    def __init__(self, **world) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._pipe, child = context.Pipe()
-        self._process = context.Process(target=_serve_sandbox, args=(child, world, LATENCY), daemon=True)
-        self._process.start()
-        self.base_url = self._pipe.recv()
-
-    def ask(self, *command):
-        self._pipe.send(command)
-        return self._pipe.recv()
-
-    def close(self) -> None:
-        self.ask("stop")
-        self._process.join(timeout=10)
-
-
-def _serve_sandbox(pipe, world: dict, latency: float) -> None:
-    sandbox = Sandbox(**world)
-    with sandbox.serve(latency=latency) as server:
-        pipe.send(server.base_url)
-        while True:
-            command, *args = pipe.recv()
-            if command == "stop":
-                pipe.send(None)
-                return
-            if command == "requests":  # (operation, path) of every request since the given index
-                pipe.send([(r.operation, r.path) for r in sandbox.requests[args[0]:]])
-            elif command == "count":
-                pipe.send(len(sandbox.requests))
-            elif command == "new_messages":  # one incoming message in each of n chats spread over the list
-                chats = list(sandbox.chats)[:: len(sandbox.chats) // args[0]][:args[0]]
-                for chat_id in chats:
-                    sandbox.add_incoming_message(chat_id, "Здравствуйте, квартира ещё свободна?")
-                pipe.send(len(chats))
-
-
 def main() -> bool:
     folder = Path(tempfile.mkdtemp(prefix="avito_bench_sync_"))
     print(f"Sync bench: {N_ITEMS} listings, {N_CHATS} chats of {MESSAGES_PER_CHAT} messages, "
           f"{LATENCY * 1000:.0f} ms latency over loopback HTTP; files in {folder}", flush=True)
-    sandbox = SandboxProcess(seed=42, n_items=N_ITEMS, n_chats=N_CHATS, messages_per_chat=MESSAGES_PER_CHAT)
+    sandbox = SandboxProcess(LATENCY, seed=42, n_items=N_ITEMS, n_chats=N_CHATS, messages_per_chat=MESSAGES_PER_CHAT)
     try:
         mark = sandbox.ask("count")
-        full_seconds, full, limiter = asyncio.run(avito_kit_sync(sandbox.base_url, Store(folder / "kit.duckdb"),
+        full_seconds, _, limiter = asyncio.run(avito_kit_sync(sandbox.base_url, Store(folder / "kit.duckdb"),
                                                                  folder / "token.json"))
         requests = sandbox.ask("requests", mark)
         full_requests = len(requests)

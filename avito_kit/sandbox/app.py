@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import os
 import random
 import re
 import secrets
@@ -65,6 +66,10 @@ __all__ = [
 
 SANDBOX_CLIENT_ID = "sandbox-client-id"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
+# When this environment variable names a file, every token a sandbox issues (in any process) is appended to it:
+# the test suite then proves none of them reaches a database, a cassette or the output (tests/test_secrets.py).
+# Sandbox tokens open nothing but a sandbox.
+TOKEN_LOG_ENV = "AVITO_KIT_SANDBOX_TOKEN_LOG"
 # Documented per-minute limits, by operationId: items.json getItemsInfo "25", getItemInfo "500".
 DEFAULT_RATE_LIMITS = {"getItemsInfo": 25, "getItemInfo": 500}
 POLITE_LIMIT = 60  # X-RateLimit-Limit of an injected 429 on an endpoint without a documented limit
@@ -506,6 +511,9 @@ class Sandbox:
             return 401, {"error": "invalid_client", "error_description": "invalid client_id or client_secret"}
         token = secrets.token_urlsafe(32)
         self._tokens[token] = self.clock() + self.token_ttl
+        if os.environ.get(TOKEN_LOG_ENV):
+            with open(os.environ[TOKEN_LOG_ENV], "a", encoding="utf-8") as log:
+                log.write(token + "\n")
         return 200, {"access_token": token, "expires_in": int(self.token_ttl), "token_type": "Bearer"}
 
     def _account_self(self, *_: Any) -> tuple[int, Any]:
