@@ -373,7 +373,7 @@ async def _sync_stats(client, store, write, user_id, item_ids, first, last, toda
 
 
 async def _sync_chats(client, store, write, user_id, report, progress) -> None:
-    known_updated = await asyncio.to_thread(store.chat_updated_map, user_id)
+    stored = asyncio.ensure_future(asyncio.to_thread(store.chat_updated_map, user_id))  # read during the 1st page
     chats: list[dict] = []
     unchanged: list[dict] = []
     listed: asyncio.Queue = asyncio.Queue()  # (changed chat, ids of its stored messages), then _DONE
@@ -391,15 +391,24 @@ async def _sync_chats(client, store, write, user_id, report, progress) -> None:
                     listed.put_nowait((chat, known.get(chat["id"], set())))
                 page.clear()
 
-        async for chat in client.iter_chats():
-            chats.append(chat)
-            if known_updated.get(chat["id"]) == _ts(chat.get("updated")):
-                unchanged.append(chat)
-            else:
-                page.append(chat)
-                bar.total = len(chats) - len(unchanged)
-            if len(chats) % MESSENGER_PAGE_MAX == 0:  # iter_chats reads pages of this size
-                await flush()
+        known_updated: dict | None = None
+        try:
+            async for chat in client.iter_chats():
+                if known_updated is None:
+                    known_updated = await stored  # read while the first page was on its way
+                chats.append(chat)
+                if known_updated.get(chat["id"]) == _ts(chat.get("updated")):
+                    unchanged.append(chat)
+                else:
+                    page.append(chat)
+                    bar.total = len(chats) - len(unchanged)
+                if len(chats) % MESSENGER_PAGE_MAX == 0:  # iter_chats reads pages of this size
+                    await flush()
+        finally:
+            if not stored.done():
+                stored.cancel()
+            elif not stored.cancelled():
+                stored.exception()  # a failed listing is the error that counts; this one is seen
         await flush()
         listed.put_nowait(_DONE)
 
@@ -556,17 +565,20 @@ def messages_frame(rows: list[dict]) -> pd.DataFrame:
 
 def stats_frame(stats: list[dict], item_ids: list[int], start: dt.date, end: dt.date) -> pd.DataFrame:
     """Every listing x day of the window; days Avito left out (no activity) are zeros."""
-    counters = ["uniq_views", "uniq_contacts", "uniq_favorites"]
-    columns: dict[str, list] = {"item_id": [], "date": [], **{c: [] for c in counters}}
-    for entry in stats:  # column lists, not a dict per day: a thousand listings report 270,000 days
-        item_id = int(entry["itemId"])
-        for day in entry.get("stats") or []:
-            columns["item_id"].append(item_id)
-            columns["date"].append(dt.date.fromisoformat(day["date"]))
-            columns["uniq_views"].append(day.get("uniqViews") or 0)
-            columns["uniq_contacts"].append(day.get("uniqContacts") or 0)
-            columns["uniq_favorites"].append(day.get("uniqFavorites") or 0)
-    reported = pd.DataFrame(columns)
-    grid = pd.MultiIndex.from_product([item_ids, pd.date_range(start, end).date], names=["item_id", "date"])
-    full = reported.set_index(["item_id", "date"])[counters].reindex(grid, fill_value=0).reset_index()
-    return full.astype({c: "int64" for c in counters})
+    counters = {"uniq_views": "uniqViews", "uniq_contacts": "uniqContacts", "uniq_favorites": "uniqFavorites"}
+    # Column lists and vectorised dates, not a dict or a date object per day: 200 listings report 54,000 days,
+    # a thousand 270,000, and this runs on the event loop between requests.
+    listings: list[int] = []
+    dates: list[str] = []
+    values: dict[str, list[int]] = {column: [] for column in counters}
+    for entry in stats:
+        days = entry.get("stats") or []
+        listings += [int(entry["itemId"])] * len(days)
+        dates += [day["date"] for day in days]
+        for column, name in counters.items():
+            values[column] += [day.get(name) or 0 for day in days]
+    reported = pd.DataFrame({"item_id": pd.array(listings, dtype="int64"),
+                             "date": pd.to_datetime(pd.Series(dates, dtype=object), format="%Y-%m-%d"), **values})
+    grid = pd.MultiIndex.from_product([item_ids, pd.date_range(start, end)], names=["item_id", "date"])
+    full = reported.set_index(["item_id", "date"])[list(counters)].reindex(grid, fill_value=0).reset_index()
+    return full.astype({column: "int64" for column in counters})

@@ -17,6 +17,7 @@ take two minutes of waiting); what is held in memory does not depend on it.
 from __future__ import annotations
 
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -93,6 +94,7 @@ def main() -> bool:
     print(f"peak RSS: {alone_mb:.0f} MB for the sync alone ({alone_before_mb:.0f} MB before it started); "
           f"{with_world_mb:.0f} MB with the sandbox in the process ({with_world_before_mb:.0f} MB before)",
           flush=True)
+    shutil.rmtree(folder, ignore_errors=True)
     rows = [
         Row(f"full sync of {N_ITEMS:,} listings: peak RSS", f"{alone_mb:.0f} MB", f"{LIMIT_MB} MB",
             alone_mb / LIMIT_MB, f"<= {LIMIT_MB} MB", alone_mb <= LIMIT_MB),

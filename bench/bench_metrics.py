@@ -10,6 +10,7 @@ the revenue of every listing and month before anything is timed.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -105,6 +106,7 @@ def main() -> bool:
     print(f"kpis(by='month'): {len(kpis):,} rows in {seconds(sql_seconds)}; pandas: {seconds(pandas_seconds)}; "
           f"both agree on every listing and month (best of {RUNS})", flush=True)
 
+    shutil.rmtree(folder, ignore_errors=True)
     rows = [
         Row("KPIs by listing and month: speed-up over pandas", seconds(sql_seconds), seconds(pandas_seconds),
             pandas_seconds / sql_seconds, ">= 10x", pandas_seconds / sql_seconds >= 10),
