@@ -207,12 +207,7 @@ class InboxWidget(_ActionWidget):
         self.mark_read_button = _classed(widgets.Button(description="Отметить прочитанным", icon="check",
                                                         layout=_auto()),
                                          "avito-mark-read")
-        self.preview = _classed(widgets.HTML(), "avito-preview")
-        self.confirm_button = _classed(widgets.Button(description="Подтвердить и отправить",
-                                                      button_style="success", layout=_auto()), "avito-confirm")
-        self.cancel_button = _classed(widgets.Button(description="Отмена"), "avito-cancel")
-        self.confirm_box = widgets.VBox([self.preview, widgets.HBox([self.confirm_button, self.cancel_button])],
-                                        layout=widgets.Layout(border="1px solid #1565c0", padding="6px"))
+        self.preview, self.confirm_button, self.cancel_button, self.confirm_box = _confirm_step()
 
         left = widgets.VBox([widgets.HBox([self.reload_button, self.only_waiting]), self.chat_list],
                             layout=widgets.Layout(width="42%", min_width="320px"))
@@ -451,12 +446,7 @@ class CalendarWidget(_ActionWidget):
         self.open_button = _classed(widgets.Button(description="Открыть даты…", icon="unlock", button_style="info",
                                                    layout=_auto()),
                                     "avito-open")
-        self.preview = _classed(widgets.HTML(), "avito-preview")
-        self.confirm_button = _classed(widgets.Button(description="Подтвердить и отправить",
-                                                      button_style="success", layout=_auto()), "avito-confirm")
-        self.cancel_button = _classed(widgets.Button(description="Отмена"), "avito-cancel")
-        self.confirm_box = widgets.VBox([self.preview, widgets.HBox([self.confirm_button, self.cancel_button])],
-                                        layout=widgets.Layout(border="1px solid #1565c0", padding="6px"))
+        self.preview, self.confirm_button, self.cancel_button, self.confirm_box = _confirm_step()
 
         navigation = widgets.HBox([self.prev_button, self.month_label, self.next_button],
                                   layout=widgets.Layout(align_items="center"))
@@ -839,6 +829,17 @@ def guest_booking(store: Store, item_id: Any, guest_name: str | None, today: dt.
             continue
         return {**booking, "check_in": _date(booking["check_in"]), "check_out": _date(booking["check_out"])}
     return None
+
+
+def _confirm_step() -> tuple[widgets.HTML, widgets.Button, widgets.Button, widgets.VBox]:
+    """The preview with Confirm and Cancel that every write of a widget goes through."""
+    preview = _classed(widgets.HTML(), "avito-preview")
+    confirm = _classed(widgets.Button(description="Подтвердить и отправить", button_style="success",
+                                      layout=_auto()), "avito-confirm")
+    cancel = _classed(widgets.Button(description="Отмена"), "avito-cancel")
+    box = widgets.VBox([preview, widgets.HBox([confirm, cancel])],
+                       layout=widgets.Layout(border="1px solid #1565c0", padding="6px"))
+    return preview, confirm, cancel, box
 
 
 def fill_template(template: str, values: dict[str, str | None]) -> str:
