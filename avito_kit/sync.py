@@ -88,24 +88,29 @@ async def sync(client: AvitoApiClient, store: Store, date_from: str | dt.date | 
     first, last = sync_window(date_from, date_to, today)
     started, requests_before = time.monotonic(), client.requests_sent
     report = SyncReport(date_from=first, date_to=last)
-    run_id = await asyncio.to_thread(store.begin_sync_run)
     write = _Writer(store)
+    # The run's record (the writer's first job), the account id (a token first) and the listing pages need
+    # nothing from each other: they go at once. Listings (then their bookings and stats) and chats (then their
+    # messages) share the client's limiter, so requests never wait for a store write.
+    run = asyncio.ensure_future(write(store.begin_sync_run))
+    account = asyncio.ensure_future(client.auth.get_current_user_id())
     try:
-        report.user_id = user_id = await client.auth.get_current_user_id()
-        # Listings (then their bookings and stats) and chats (then their messages) need nothing from each
-        # other: both go at once, sharing the client's limiter, so requests never wait for a store write.
         await _all_or_first_error(
-            _sync_listings(client, store, write, user_id, first, last, today, report, progress, max_age),
-            _sync_chats(client, store, write, user_id, report, progress),
+            asyncio.shield(run), account,
+            _sync_listings(client, store, write, account, first, last, today, report, progress, max_age),
+            _sync_chats(client, store, write, account, report, progress),
         )
     except BaseException as exc:
         report.requests = client.requests_sent - requests_before
-        await asyncio.to_thread(store.finish_sync_run, run_id, "failed", report.counts(),
-                                f"{type(exc).__name__}: {exc}")
+        (run_id,) = await asyncio.gather(run, return_exceptions=True)  # the record may still be on its way
+        if isinstance(run_id, int):
+            await asyncio.to_thread(store.finish_sync_run, run_id, "failed", report.counts(),
+                                    f"{type(exc).__name__}: {exc}")
         raise
+    report.user_id = account.result()
     report.requests = client.requests_sent - requests_before
     report.seconds = time.monotonic() - started
-    await asyncio.to_thread(store.finish_sync_run, run_id, "ok", report.counts())
+    await asyncio.to_thread(store.finish_sync_run, run.result(), "ok", report.counts())
     return report
 
 
@@ -142,7 +147,7 @@ class _Freshness:
     def stale(self, keys: list, kind: str) -> list:
         """The keys whose last read is older than ``max_age`` or did not cover this window."""
         stale = [key for key in keys if not self._fresh(self.cursors.get(f"{kind}:{key}"))]
-        self.skipped[kind] = len(keys) - len(stale)
+        self.skipped[kind] = self.skipped.get(kind, 0) + len(keys) - len(stale)
         return stale
 
     def _fresh(self, cursor: dict | None) -> bool:
@@ -224,21 +229,26 @@ async def _fetch_and_store(keys, fetch, store_batch, write: _Writer, bar, batch_
     ``batch_size`` at a time (the rest at the end), while fetching goes on.
 
     Twice as many fetches as the limiter has ``places`` are under way, so a freed place always has a request
-    waiting for it; fetching pauses while two batches are waiting to be written.
+    waiting for it; fetching pauses while two batches are waiting to be written. Once every key is handed out,
+    what has arrived is written without waiting for a full batch: the write left after the last answer, which
+    the whole sync waits for, is then a small one.
     """
     todo: asyncio.Queue = asyncio.Queue(maxsize=places)
     results: list = []
     arrived, room = asyncio.Event(), asyncio.Event()
     room.set()
-    fetched = False
+    handed_out = fetched = False
 
     async def feed() -> None:
+        nonlocal handed_out
         if hasattr(keys, "__aiter__"):
             async for key in keys:
                 await todo.put(key)
         else:
             for key in keys:
                 await todo.put(key)
+        handed_out = True
+        arrived.set()
         for _ in range(2 * places):
             await todo.put(_DONE)
 
@@ -259,7 +269,7 @@ async def _fetch_and_store(keys, fetch, store_batch, write: _Writer, bar, batch_
 
     async def store_all() -> None:
         while results or not fetched:
-            if len(results) < batch_size and not fetched:
+            if len(results) < batch_size and not fetched and not (handed_out and results):
                 arrived.clear()
                 await arrived.wait()
                 continue
@@ -275,22 +285,45 @@ async def _fetch_and_store(keys, fetch, store_batch, write: _Writer, bar, batch_
 # -- listings, bookings and stats ----------------------------------------------------------------------
 
 
-async def _sync_listings(client, store, write, user_id, first, last, today, report, progress, max_age) -> None:
-    items = [item async for item in client.iter_items()]
-    await write(store.upsert_items, items_frame(items), user_id)
-    report.items = len(items)
-    item_ids = [int(item["id"]) for item in items]
-    fresh = await asyncio.to_thread(_Freshness, store, user_id, first, last, max_age)
-    jobs = [_sync_bookings(client, store, write, user_id, fresh.stale(item_ids, "bookings"), first, last, today,
-                           report, progress, fresh)]
-    if fresh.stale(["all"], "stats"):
-        jobs.append(_sync_stats(client, store, write, user_id, item_ids, first, last, today, report, fresh))
-    await _all_or_first_error(*jobs)
-    fresh.report_skipped(report)
+async def _sync_listings(client, store, write, account, first, last, today, report, progress, max_age) -> None:
+    """Listings page by page, each page's bookings read as soon as it arrives; the stats once all are listed."""
+    items: list[dict] = []
+    listed: asyncio.Queue = asyncio.Queue()  # listing ids as their page arrives, then _DONE
+
+    async def read_freshness() -> _Freshness:
+        return await asyncio.to_thread(_Freshness, store, await account, first, last, max_age)
+
+    freshness = asyncio.ensure_future(read_freshness())  # read while the first page is on its way
+
+    async def list_items() -> None:
+        async for item in client.iter_items():  # needs no account id
+            items.append(item)
+            listed.put_nowait(int(item["id"]))
+        listed.put_nowait(_DONE)
+        fresh = await freshness
+        await write(store.upsert_items, items_frame(items), fresh.user_id)
+        report.items = len(items)
+        if fresh.stale(["all"], "stats"):
+            item_ids = [int(item["id"]) for item in items]
+            await _sync_stats(client, store, write, fresh.user_id, item_ids, first, last, today, report, fresh)
+
+    await _all_or_first_error(freshness, list_items(),
+                              _sync_bookings(client, store, write, listed, freshness, last, today, report, progress))
+    freshness.result().report_skipped(report)
 
 
-async def _sync_bookings(client, store, write, user_id, item_ids, first, last, today, report, progress,
-                         fresh) -> None:
+async def _sync_bookings(client, store, write, listed: asyncio.Queue, freshness, last, today, report,
+                         progress) -> None:
+    fresh: _Freshness = await freshness
+    first, user_id = fresh.first, fresh.user_id
+    bar = tqdm(total=0, desc="bookings", unit="listing", disable=not progress)
+
+    async def stale_listings():
+        while (item_id := await listed.get()) is not _DONE:
+            if fresh.stale([item_id], "bookings"):
+                bar.total += 1
+                yield item_id
+
     window = {"start": first}
 
     async def fetch(item_id: int) -> tuple[int, dt.date, list[dict]]:
@@ -323,9 +356,9 @@ async def _sync_bookings(client, store, write, user_id, item_ids, first, last, t
         _store_bookings(store, user_id, results, report)
         fresh.mark([item_id for item_id, _, _ in results], "bookings")  # after what it guards
 
-    bar = tqdm(total=len(item_ids), desc="bookings", unit="listing", disable=not progress)
     try:
-        await _fetch_and_store(item_ids, fetch, store_batch, write, bar, BATCH_ITEMS, client.limiter.max_in_flight)
+        await _fetch_and_store(stale_listings(), fetch, store_batch, write, bar, BATCH_ITEMS,
+                               client.limiter.max_in_flight)
     finally:
         bar.close()
 
@@ -360,19 +393,26 @@ async def _sync_stats(client, store, write, user_id, item_ids, first, last, toda
     if item_ids and end >= start:
         if start > first:
             report.notes.append(f"stats kept from {start}: Avito looks back at most {STATS_DAYS_BACK} days")
+
+        def store_stats(body: bytes, listings: list[int]) -> None:
+            frame = store.query(STATS_ROWS_SQL, {"body": body.decode() or "{}", "listings": listings,
+                                                 "first": start, "last": end})
+            report.stats_rows += store.upsert_item_stats(frame, user_id)
+
         # One call of 200 listings at a time, each stored before the next: a call's answer is 54,000 days of
-        # JSON, and a thousand listings' at once would be most of the sync's memory.
+        # JSON (a thousand listings' at once would be most of the sync's memory). DuckDB parses and expands it
+        # in the writer's thread: json.loads and pandas on the event loop stalled every request under way.
         for chunk in (item_ids[i:i + STATS_IDS_MAX] for i in range(0, len(item_ids), STATS_IDS_MAX)):
-            frame = stats_frame(await client.get_item_stats(chunk, start, end), chunk, start, end)
-            await write(store.upsert_item_stats, frame, user_id)
-            report.stats_rows += len(frame)
+            (body,) = await client.get_item_stats_json(chunk, start, end)
+            await write(store_stats, body, chunk)
     await write(fresh.mark, ["all"], "stats")
 
 
 # -- chats and messages --------------------------------------------------------------------------------
 
 
-async def _sync_chats(client, store, write, user_id, report, progress) -> None:
+async def _sync_chats(client, store, write, account, report, progress) -> None:
+    user_id = await account
     stored = asyncio.ensure_future(asyncio.to_thread(store.chat_updated_map, user_id))  # read during the 1st page
     chats: list[dict] = []
     unchanged: list[dict] = []
@@ -552,33 +592,40 @@ def message_row(chat_id: str, message: dict, user_id: int) -> dict:
         "direction": message.get("direction") or ("out" if message.get("author_id") == user_id else "in"),
         "type": message.get("type"),
         "text": message_text(message),
-        "created": _ts(message.get("created")),
+        "created": message.get("created"),  # unix seconds: made timestamps by messages_frame, all at once
         "is_read": message.get("is_read"),
-        "content": json.dumps(message.get("content") or {}, ensure_ascii=False),
+        "content": _to_json(message.get("content") or {}),
     }
 
 
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False) builds one per call
+
+
 def messages_frame(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["message_id", "chat_id", "author_id", "direction", "type", "text",
-                                       "created", "is_read", "content"])
+    frame = pd.DataFrame(rows, columns=["message_id", "chat_id", "author_id", "direction", "type", "text",
+                                        "created", "is_read", "content"])
+    frame["created"] = pd.to_datetime(frame["created"], unit="s")
+    return frame
 
 
-def stats_frame(stats: list[dict], item_ids: list[int], start: dt.date, end: dt.date) -> pd.DataFrame:
-    """Every listing x day of the window; days Avito left out (no activity) are zeros."""
-    counters = {"uniq_views": "uniqViews", "uniq_contacts": "uniqContacts", "uniq_favorites": "uniqFavorites"}
-    # Column lists and vectorised dates, not a dict or a date object per day: 200 listings report 54,000 days,
-    # a thousand 270,000, and this runs on the event loop between requests.
-    listings: list[int] = []
-    dates: list[str] = []
-    values: dict[str, list[int]] = {column: [] for column in counters}
-    for entry in stats:
-        days = entry.get("stats") or []
-        listings += [int(entry["itemId"])] * len(days)
-        dates += [day["date"] for day in days]
-        for column, name in counters.items():
-            values[column] += [day.get(name) or 0 for day in days]
-    reported = pd.DataFrame({"item_id": pd.array(listings, dtype="int64"),
-                             "date": pd.to_datetime(pd.Series(dates, dtype=object), format="%Y-%m-%d"), **values})
-    grid = pd.MultiIndex.from_product([item_ids, pd.date_range(start, end)], names=["item_id", "date"])
-    full = reported.set_index(["item_id", "date"])[list(counters)].reindex(grid, fill_value=0).reset_index()
-    return full.astype({column: "int64" for column in counters})
+# Every listing x day of the window from one stats answer; days Avito left out (no activity) are zeros.
+STATS_ROWS_SQL = """
+WITH answer AS (
+    SELECT unnest(from_json(CAST($body AS JSON), '{"result": {"items": [{"itemId": "UBIGINT", "stats": [{
+        "date": "VARCHAR", "uniqViews": "BIGINT", "uniqContacts": "BIGINT", "uniqFavorites": "BIGINT"}]}]}}'
+    ).result.items) AS entry
+), reported AS (
+    SELECT entry.itemId AS item_id, unnest(entry.stats, recursive := true) FROM answer
+), days AS (
+    SELECT item_id, CAST(left(date, 10) AS DATE) AS day, any_value(uniqViews) AS views,
+           any_value(uniqContacts) AS contacts, any_value(uniqFavorites) AS favorites
+    FROM reported GROUP BY ALL
+)
+SELECT CAST(listing.item_id AS BIGINT) AS item_id, CAST(grid.day AS TIMESTAMP) AS date,
+       coalesce(views, 0) AS uniq_views, coalesce(contacts, 0) AS uniq_contacts,
+       coalesce(favorites, 0) AS uniq_favorites
+FROM unnest(CAST($listings AS UBIGINT[])) WITH ORDINALITY AS listing(item_id, position)
+CROSS JOIN generate_series(CAST($first AS DATE), CAST($last AS DATE), INTERVAL 1 DAY) AS grid(day)
+LEFT JOIN days ON days.item_id = listing.item_id AND days.day = grid.day
+ORDER BY listing.position, grid.day
+"""

@@ -113,8 +113,8 @@ def _serve_sandbox(pipe, world: dict, latency: float) -> None:
     from avito_kit.sandbox import Sandbox
 
     sandbox = Sandbox(**world)
-    for item in sandbox.items:  # draw the stats it serves now, not while the first request waits
-        sandbox.world.daily_stats(item.id)
+    for item in sandbox.items:  # make the stats answers now, not while the first request waits
+        sandbox.stats_rows(item.id)
     with sandbox.serve(latency=latency) as server:
         pipe.send(server.base_url)
         while True:

@@ -422,6 +422,19 @@ async def test_http_server_over_loopback(sandbox):
             assert (await http.get("/core/v1/accounts/self")).status_code == 200
 
 
+async def test_http_server_closes_when_asked_and_answers_400_to_garbage(sandbox):
+    with sandbox.serve() as server:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(b"GET /core/v1/items HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 5)  # to the end: the server closes
+        assert answer.startswith(b"HTTP/1.1 401 Unauthorized\r\n") and b"\r\nConnection: close\r\n" in answer
+        writer.close()
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(b"NONSENSE\r\n\r\n")
+        assert (await asyncio.wait_for(reader.read(), 5)).startswith(b"HTTP/1.1 400 ")
+        writer.close()
+
+
 def test_serve_forever_prints_hints_and_stops_on_ctrl_c(monkeypatch):
     def interrupt(_: float) -> None:
         raise KeyboardInterrupt

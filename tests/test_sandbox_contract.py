@@ -320,8 +320,18 @@ async def test_stats(api):
     assert {r["itemId"] for r in result} == set(ids)
     days = [len(r["stats"]) for r in result]
     assert max(days) <= 31 and any(0 < n < 31 for n in days)  # quiet days are missing
+    assert all(str(TODAY - timedelta(days=30)) <= s["date"] <= str(TODAY) for r in result for s in r["stats"])
     weekly = (await api.call("POST", path, json={**body, "periodGrouping": "week"})).json()["result"]["items"]
     assert all(date.fromisoformat(s["date"]).weekday() == 0 for r in weekly for s in r["stats"])
+    for daily, week in zip(result, weekly, strict=True):  # each week sums its days
+        sums: dict[str, int] = {}
+        for s in daily["stats"]:
+            monday = str(date.fromisoformat(s["date"]) - timedelta(days=date.fromisoformat(s["date"]).weekday()))
+            sums[monday] = sums.get(monday, 0) + s["uniqViews"]
+        assert {s["date"]: s["uniqViews"] for s in week["stats"]} == sums
+    old_names = (await api.call("POST", path, json={**body, "fields": ["views"]})).json()["result"]["items"]
+    assert [[s["views"] for s in r["stats"]] for r in old_names] == [[s["uniqViews"] for s in r["stats"]]
+                                                                     for r in result]
 
 
 async def test_stats_errors(api):

@@ -200,6 +200,23 @@ def test_sync_reads_every_kind_of_data_and_only_reads(tmp_path):
     assert 1 < peak <= client.limiter.max_in_flight
 
 
+async def test_bookings_of_a_listing_page_are_read_while_the_next_page_is_on_its_way(tmp_path):
+    """Hundreds of listings come in pages of 99 with no total: the first page's bookings must not wait for
+    the last page."""
+    latency = 0.1
+    sandbox = Sandbox(seed=5, n_items=199, n_chats=2)  # pages of 99, 99 and 1
+    transport = sandbox.transport(latency=latency)
+    auth = AvitoAuth(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=SANDBOX_BASE_URL, transport=transport,
+                     cache_path=tmp_path / "token.json")
+    async with AvitoApiClient(auth, transport=transport) as client:
+        report = await sync(client, Store(tmp_path / "a.duckdb"), progress=False)
+    pages = [r for r in sandbox.requests if r.operation == "getItemsInfo"]
+    bookings = [r for r in sandbox.requests if r.operation == "getRealtyBookings"]
+    assert report.items == 199 and len(pages) == 3 and len(bookings) == 199
+    # The sandbox logs a request when it answers, `latency` after it was sent.
+    assert bookings[0].time - latency < pages[-1].time
+
+
 def test_a_bad_window_is_refused_before_anything_is_sent_or_written(tmp_path):
     sandbox = Sandbox(seed=3, n_chats=2)
     store = Store(tmp_path / "a.duckdb")

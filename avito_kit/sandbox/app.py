@@ -10,6 +10,7 @@ short-term-rent, messenger); where the specs are silent the choice is noted next
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hmac
 import json
 import os
@@ -77,6 +78,8 @@ YEAR_DAYS = 365
 STATS_MAX_ITEMS = 200
 STATS_MAX_DAYS_BACK = 270
 STATS_FIELDS = ("views", "uniqViews", "contacts", "uniqContacts", "favorites", "uniqFavorites")
+DEFAULT_STATS_FIELDS = ("uniqViews", "uniqContacts", "uniqFavorites")
+_STATS_SOURCE = {"views": "uniqViews", "contacts": "uniqContacts", "favorites": "uniqFavorites"}  # deprecated names
 ITEM_STATUSES = ("active", "removed", "old", "blocked", "rejected")
 CHAT_TYPES = ("u2i", "u2u", "a2u")
 MESSAGE_MAX_CHARS = 1000
@@ -232,6 +235,10 @@ class Sandbox:
         self._helper_rng = random.Random(f"helpers:{seed}")
         self._booking_ids = BookingIds(self._helper_rng)
         self._latest = max([self.world.anchor, *(chat.updated for chat in self.world.chats.values())])
+        # (item id, fields) -> a listing's days with activity and their daily answer rows as JSON: a stats
+        # call of 200 listings is 54,000 rows, and building and encoding them anew would hold the lock (so stall
+        # every other request under way) for a tenth of a second, which Avito's servers do not do
+        self._day_rows: dict[tuple[int, tuple[str, ...]], _DayRows] = {}
 
     def __repr__(self) -> str:
         return (f"Sandbox(seed={self.seed}, today={self.today.isoformat()}, items={len(self.world.items)}, "
@@ -712,29 +719,42 @@ class Sandbox:
             raise Reject(400, "itemIds must be a non-empty list of integers")
         if len(item_ids) > STATS_MAX_ITEMS:
             raise Reject(400, f"at most {STATS_MAX_ITEMS} itemIds per request")
-        fields = body.get("fields") or ["uniqViews", "uniqContacts", "uniqFavorites"]
+        fields = body.get("fields") or list(DEFAULT_STATS_FIELDS)
         if not isinstance(fields, list) or any(f not in STATS_FIELDS for f in fields):
             raise Reject(400, f"fields must be a list of {', '.join(STATS_FIELDS)}")
         grouping = body.get("periodGrouping", "day")
         if grouping not in ("day", "week", "month"):
             raise Reject(400, "periodGrouping must be day, week or month")
-        result = []
+        entries = []
         for item_id in dict.fromkeys(item_ids):
             if item_id not in self.world.items_by_id:
                 continue  # not the account's listing: left out of the result
-            grouped: dict[date, dict[str, int]] = {}
-            for day, counters in self.world.daily_stats(item_id).items():
-                if not date_from <= day <= date_to:
-                    continue
-                period = _period_start(day, grouping)
-                totals = grouped.setdefault(period, {})
-                for name in fields:
-                    # the deprecated counters are served as their uniq* successors
-                    value = counters["uniq" + name[0].upper() + name[1:] if not name.startswith("uniq") else name]
-                    totals[name] = totals.get(name, 0) + value
-            result.append({"itemId": item_id,
-                           "stats": [{"date": day.isoformat(), **totals} for day, totals in sorted(grouped.items())]})
-        return 200, {"result": {"items": result}}
+            if grouping == "day":
+                known = self.stats_rows(item_id, tuple(fields))
+                days = slice(bisect.bisect_left(known.days, date_from), bisect.bisect_right(known.days, date_to))
+                stats = "[" + ",".join(known.encoded[days]) + "]"
+            else:
+                grouped: dict[date, dict[str, int]] = {}
+                for day, counters in self.world.daily_stats(item_id).items():
+                    if date_from <= day <= date_to:
+                        totals = grouped.setdefault(_period_start(day, grouping), dict.fromkeys(fields, 0))
+                        for name in fields:
+                            totals[name] += counters[_STATS_SOURCE.get(name, name)]
+                stats = _to_json([{"date": day.isoformat(), **totals} for day, totals in sorted(grouped.items())])
+            entries.append(f'{{"itemId":{item_id},"stats":{stats}}}')
+        return 200, ('{"result":{"items":[' + ",".join(entries) + "]}}").encode()
+
+    def stats_rows(self, item_id: int, fields: tuple[str, ...] = DEFAULT_STATS_FIELDS) -> _DayRows:
+        """A listing's days with activity, in order, and their answer rows ``{"date", field: value}`` as JSON;
+        made at the first daily stats call that names the listing (or by calling this ahead)."""
+        key = (item_id, fields)
+        if key not in self._day_rows:
+            days = sorted(self.world.daily_stats(item_id).items())
+            sources = [(name, _STATS_SOURCE.get(name, name)) for name in fields]
+            self._day_rows[key] = _DayRows([day for day, _ in days], [
+                _to_json({"date": day.isoformat(), **{name: counters[source] for name, source in sources}})
+                for day, counters in days])
+        return self._day_rows[key]
 
 
 # ---- pure helpers ---------------------------------------------------------------------------------------
@@ -749,8 +769,18 @@ def _match(method: str, path: str) -> tuple[_Route | None, dict[str, str]]:
     return None, {}
 
 
+@dataclass(frozen=True)
+class _DayRows:
+    days: list[date]
+    encoded: list[str]
+
+
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _json_response(status: int, body: Any) -> SandboxResponse:
-    encoded = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    """``body`` as JSON; bytes are JSON already (an answer put together from encoded parts)."""
+    encoded = body if isinstance(body, bytes) else _to_json(body).encode()
     return SandboxResponse(status, {"Content-Type": "application/json; charset=utf-8"}, encoded)
 
 

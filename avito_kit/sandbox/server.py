@@ -1,16 +1,20 @@
-"""The sandbox over real HTTP/1.1 on loopback: a standard-library threading server, one thread per connection.
+"""The sandbox over real HTTP/1.1 on loopback: one asyncio loop in a daemon thread serving every connection.
 
 For clients that must be tested with real sockets (keep-alive, timeouts, a CLI pointed at a base URL).
+One loop rather than a thread per connection: the latency is a timer, not a sleeping thread, so a request
+answers after ``latency`` plus the sandbox's own work, without eight threads queueing for the interpreter lock
+(which added milliseconds per answer under load and made benchmarks measure the fake server).
 Connection faults close the socket without an answer, as a crashed proxy would.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import time
 import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from typing import TYPE_CHECKING, TextIO
 
 from .app import SandboxResponse
@@ -20,49 +24,57 @@ if TYPE_CHECKING:
 
 __all__ = ["SandboxServer", "serve_forever"]
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: httpx reuses connections
-    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
-    server: _Server
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        if self.server.latency > 0:
-            time.sleep(self.server.latency)
-        path, _, query = self.path.partition("?")
-        try:
-            answer = self.server.sandbox.handle(self.command, path, query, dict(self.headers.items()), body)
-        except Exception:  # a sandbox bug: answer 500 like a real server and keep the thread alive
-            traceback.print_exc()
-            answer = SandboxResponse(500, {"Content-Type": "application/json"},
-                                     b'{"error":{"code":500,"message":"sandbox failure"}}')
-        if answer.fault in ("refuse", "drop"):
-            self.close_connection = True  # no status line at all: the client sees the connection die
-            return
-        self.send_response(answer.status)
-        for name, value in answer.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer.body)))
-        self.end_headers()
-        self.wfile.write(answer.body)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass  # the sandbox keeps its own log (Sandbox.requests); stderr noise would bury test output
+_SANDBOX_FAILURE = SandboxResponse(500, {"Content-Type": "application/json"},
+                                   b'{"error":{"code":500,"message":"sandbox failure"}}')
+_MAX_HEADER_LINES = 100
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 1024  # hundreds of concurrent connects must not overflow the listen backlog
+class _BadRequest(Exception):
+    """The bytes on the wire are not an HTTP/1.1 request this server reads: answer 400 and close."""
 
-    def __init__(self, address: tuple[str, int], sandbox: Sandbox, latency: float) -> None:
-        self.sandbox = sandbox
-        self.latency = latency
-        super().__init__(address, _Handler)
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, str, dict[str, str], bytes, bool] | None:
+    """One request off the connection as (method, path, query, headers, body, whether the client closes after
+    it); None at a clean end of stream."""
+    request_line = await reader.readline()
+    if not request_line.strip():
+        return None
+    try:
+        method, target, version = request_line.decode("latin-1").split()
+    except ValueError:
+        raise _BadRequest from None
+    headers: dict[str, str] = {}
+    for _ in range(_MAX_HEADER_LINES):
+        line = (await reader.readline()).decode("latin-1").rstrip("\r\n")
+        if not line:
+            break
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise _BadRequest
+        headers[name.strip()] = value.strip()
+    else:
+        raise _BadRequest
+    lowered = {name.lower(): value for name, value in headers.items()}
+    if "chunked" in lowered.get("transfer-encoding", "").lower():
+        raise _BadRequest  # no client of the sandbox streams a request body
+    length = int(lowered.get("content-length") or 0)
+    body = await reader.readexactly(length) if length else b""
+    close = version == "HTTP/1.0" or lowered.get("connection", "").lower() == "close"
+    path, _, query = target.partition("?")
+    return method, path, query, headers, body, close
+
+
+def _encode(answer: SandboxResponse, close: bool) -> bytes:
+    try:
+        reason = HTTPStatus(answer.status).phrase
+    except ValueError:
+        reason = ""
+    lines = [f"HTTP/1.1 {answer.status} {reason}",
+             *(f"{name}: {value}" for name, value in answer.headers.items()),
+             f"Content-Length: {len(answer.body)}"]
+    if close:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + answer.body
 
 
 class SandboxServer:
@@ -74,13 +86,20 @@ class SandboxServer:
 
     def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0) -> None:
         self.sandbox = sandbox
-        self._server = _Server((host, port), sandbox, latency)
-        self.host, self.port = self._server.server_address[:2]
+        self.latency = latency
+        self._loop = asyncio.new_event_loop()
+        self._connections: set[asyncio.Task] = set()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="avito-sandbox", daemon=True)
+        self._thread.start()  # first: the caller may be inside a running loop of its own (a notebook, a test)
+        # backlog: hundreds of concurrent connects must not overflow the listen queue
+        listening = asyncio.start_server(self._serve_connection, host, port, backlog=1024)
+        try:
+            self._server = asyncio.run_coroutine_threadsafe(listening, self._loop).result(timeout=10)
+        except BaseException:
+            self._stop_loop()
+            raise
+        self.host, self.port = self._server.sockets[0].getsockname()[:2]
         self.base_url = f"http://{self.host}:{self.port}"
-        # a short poll interval keeps close() quick (shutdown waits for the loop to notice)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="avito-sandbox", daemon=True)
-        self._thread.start()
 
     def __repr__(self) -> str:
         return f"SandboxServer({self.base_url})"
@@ -92,10 +111,58 @@ class SandboxServer:
         self.close()
 
     def close(self) -> None:
-        """Stop accepting requests and release the port."""
-        self._server.shutdown()
-        self._server.server_close()
+        """Stop accepting requests, drop open connections and release the port."""
+        if self._loop.is_closed():
+            return
+
+        async def stop() -> None:
+            self._server.close()
+            for task in list(self._connections):
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
+            await self._server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=5)
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        self._loop.close()
+
+    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._connections.add(task)
+        try:
+            while True:  # keep-alive: httpx reuses connections
+                try:
+                    request = await _read_request(reader)
+                except (_BadRequest, ValueError):  # ValueError: a line over the stream limit, a bad length
+                    writer.write(_encode(SandboxResponse(400, {}, b""), close=True))
+                    break
+                if request is None:
+                    break
+                method, path, query, headers, body, close = request
+                if self.latency > 0:
+                    await asyncio.sleep(self.latency)
+                try:
+                    answer = self.sandbox.handle(method, path, query, headers, body)
+                except Exception:  # a sandbox bug: answer 500 like a real server and keep serving
+                    traceback.print_exc()
+                    answer = _SANDBOX_FAILURE
+                if answer.fault in ("refuse", "drop"):
+                    break  # no status line at all: the client sees the connection die
+                writer.write(_encode(answer, close))
+                await writer.drain()
+                if close:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went away
+        except asyncio.CancelledError:
+            pass  # close(): end quietly (Python 3.11's stream callback would log a cancelled handler as an error)
+        finally:
+            self._connections.discard(task)
+            writer.close()
 
 
 def serve_forever(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8765, latency: float = 0.0,
