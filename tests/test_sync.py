@@ -14,10 +14,8 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
-import types
 
 import pandas as pd
 import pytest
@@ -45,21 +43,6 @@ KEYS = {"items": ["item_id"], "bookings": ["booking_id"], "chats": ["chat_id"], 
 
 
 # -- helpers, shared with test_actions and test_cli ---------------------------------------------------------
-
-
-def keep_token_folders_in(folder, monkeypatch) -> None:
-    """Put the token folders ``open_client`` makes for sandbox clients under ``folder`` (a pytest tmp folder).
-
-    No longer needed by these tests since ``open_client`` removes its folder itself; kept for test modules
-    that still import it."""
-    from avito_kit import session
-
-    class Folder:  # what open_client used before: a TemporaryDirectory
-        def __init__(self, prefix: str = "tmp") -> None:
-            self.name = tempfile.mkdtemp(prefix=prefix, dir=folder)
-
-    monkeypatch.setattr(session, "tempfile", types.SimpleNamespace(
-        TemporaryDirectory=Folder, mkdtemp=lambda prefix="tmp": tempfile.mkdtemp(prefix=prefix, dir=folder)))
 
 
 def snapshot(store: Store, skip: tuple[str, ...] = ("sync_runs", "sync_cursors", "schema_version")

@@ -25,17 +25,11 @@ from avito_kit.widgets import (
     night_states,
     replace_figure,
 )
-from tests.test_sync import keep_token_folders_in
 
 TODAY = dt.date.today()
 MONTHS = ("Январь", "Февраль", "Март", "Апрель", "Май", "Июнь", "Июль", "Август", "Сентябрь", "Октябрь", "Ноябрь",
           "Декабрь")
 WRITES = {"postSendMessage", "chatRead", "putBookingsInfo", "putIntervals"}
-
-
-@pytest.fixture(autouse=True)
-def sandbox_token_folders(tmp_path, monkeypatch):
-    keep_token_folders_in(tmp_path, monkeypatch)
 
 
 @pytest.fixture

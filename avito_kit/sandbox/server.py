@@ -43,7 +43,7 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, str, di
         method, target, version = request_line.decode("latin-1").split()
     except ValueError:
         raise _BadRequest from None
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = {}  # names in lower case
     for _ in range(_MAX_HEADER_LINES):
         line = (await reader.readline()).decode("latin-1").rstrip("\r\n")
         if not line:
@@ -51,15 +51,14 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, str, di
         name, colon, value = line.partition(":")
         if not colon:
             raise _BadRequest
-        headers[name.strip()] = value.strip()
+        headers[name.strip().lower()] = value.strip()
     else:
         raise _BadRequest
-    lowered = {name.lower(): value for name, value in headers.items()}
-    if "chunked" in lowered.get("transfer-encoding", "").lower():
+    if "chunked" in headers.get("transfer-encoding", "").lower():
         raise _BadRequest  # no client of the sandbox streams a request body
-    length = int(lowered.get("content-length") or 0)
+    length = int(headers.get("content-length") or 0)
     body = await reader.readexactly(length) if length else b""
-    close = version == "HTTP/1.0" or lowered.get("connection", "").lower() == "close"
+    close = version == "HTTP/1.0" or headers.get("connection", "").lower() == "close"
     path, _, query = target.partition("?")
     return method, path, query, headers, body, close
 
