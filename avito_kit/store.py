@@ -34,6 +34,7 @@ import json
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -49,6 +50,14 @@ import pandas as pd
 from .errors import StoreLockedError
 
 __all__ = ["DEFAULT_DB_PATH", "SCHEMA_VERSION", "Store", "StoreLockedError"]
+
+# Sync reads and writes from worker threads while the kernel may use the store too. duckdb.connect in two
+# threads at once can hand the second one the database instance before the Python client has registered its
+# pandas scan there ("Table Function with name pandas_scan does not exist" on the next `register`): connections
+# are opened one at a time. Two transactions writing the same rows at once fail one of them ("Duplicate key"):
+# this process writes one transaction at a time.
+_CONNECTING = threading.Lock()
+_WRITING = threading.RLock()
 
 DEFAULT_DB_PATH = Path("data") / "avito.duckdb"
 
@@ -376,7 +385,8 @@ class Store:
         delay = 0.005
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only)
+                with _CONNECTING:
+                    return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.ConnectionException as exc:
                 if "different configuration" not in str(exc):
                     raise
@@ -401,7 +411,7 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self.connect() as con:
+        with _WRITING, self.connect() as con:
             con.begin()
             try:
                 yield con

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -476,6 +477,46 @@ def test_no_connection_is_held_between_calls(store):
     )
     assert result.returncode == 0, result.stderr
     assert store.bookings().guest_name.tolist() == ["from another process"]
+
+
+def run_together(operation, rounds: int) -> list[BaseException]:
+    """Call ``operation(thread, round)`` from two threads, both starting each round at the same moment."""
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def run(thread: int) -> None:
+        for i in range(rounds):
+            start.wait()
+            try:
+                operation(thread, i)
+            except Exception as exc:  # collected and asserted by the caller
+                failures.append(exc)
+
+    started = [threading.Thread(target=run, args=(n,)) for n in (0, 1)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
+    return failures
+
+
+def test_two_threads_opening_the_file_at_once_can_both_use_frames(store):
+    # Sync stores from worker threads while the kernel may use the store too; each round opens the closed
+    # file from two threads at once.
+    def register_a_frame(thread: int, i: int) -> None:
+        with store.connect() as con:
+            con.register("batch", pd.DataFrame({"n": [thread, i]}))
+            assert con.execute("SELECT sum(n) FROM batch").fetchone() == (thread + i,)
+
+    assert run_together(register_a_frame, rounds=150) == []
+
+
+def test_two_threads_updating_the_same_listing_at_once_both_succeed(store):
+    def set_price(thread: int, i: int) -> None:
+        store.upsert_items(pd.DataFrame({"item_id": [ITEM], "price": [1000 * thread + i]}), USER)
+
+    assert run_together(set_price, rounds=20) == []
+    assert store.items().price.tolist() in ([19], [1019])
 
 
 def test_a_reader_and_a_writer_process_both_succeed(store):
