@@ -13,6 +13,7 @@ The sandbox is served from a process of its own (``common.SandboxProcess``), as 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import math
 import shutil
 import sys
@@ -23,11 +24,18 @@ import httpx
 from common import Row, SandboxProcess, print_table, seconds, stopwatch
 
 from avito_kit.auth import AvitoAuth
-from avito_kit.client import ALL_ITEM_STATUSES, ITEMS_PAGE_MAX, MESSENGER_PAGE_MAX, STATS_IDS_MAX, AvitoApiClient
+from avito_kit.client import (
+    ALL_ITEM_STATUSES,
+    ITEMS_PAGE_MAX,
+    MESSENGER_PAGE_MAX,
+    STATS_FIELDS,
+    STATS_IDS_MAX,
+    AvitoApiClient,
+)
 from avito_kit.limits import DOCUMENTED_LIMITS, WINDOW_SECONDS, limit_key
 from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from avito_kit.store import Store
-from avito_kit.sync import sync, sync_window
+from avito_kit.sync import STATS_DAYS_BACK, sync, sync_window
 
 N_ITEMS, N_CHATS, MESSAGES_PER_CHAT = 200, 600, 20
 LATENCY = 0.04
@@ -222,11 +230,10 @@ async def concurrent_floor(base_url: str, in_flight: int) -> tuple[float, int]:
 
 
 def _stats_body(ids: list[int]) -> dict:
-    import datetime as dt
-
+    """What the sync asks for: the last STATS_DAYS_BACK days to today."""
     today = dt.date.today()
-    return {"dateFrom": (today - dt.timedelta(days=269)).isoformat(), "dateTo": today.isoformat(), "itemIds": ids,
-            "fields": ["uniqViews", "uniqContacts", "uniqFavorites"], "periodGrouping": "day"}
+    return {"dateFrom": (today - dt.timedelta(days=STATS_DAYS_BACK - 1)).isoformat(), "dateTo": today.isoformat(),
+            "itemIds": ids, "fields": list(STATS_FIELDS), "periodGrouping": "day"}
 
 
 # -- avito_kit -------------------------------------------------------------------------------------------------
