@@ -114,7 +114,7 @@ async def apply_plan(client: AvitoApiClient, store: Store, plan: Plan) -> str:
     except Exception as exc:  # whatever stopped it, the pending row must not stay pending
         store.audit_finish(audit_id, "failed", str(exc))
         raise
-    user_id = await client.auth.get_current_user_id()
+    user_id = await client.user_id()
     store.replace_calendar_blocks(user_id, plan.item_id, _blocks_frame(plan.blocks_after))
     if plan.availability_payload is not None:
         try:
@@ -143,7 +143,7 @@ async def send_reply(client: AvitoApiClient, store: Store, chat_id: str, text: s
     except Exception as exc:
         store.audit_finish(audit_id, "failed", str(exc))
         raise
-    user_id = await client.auth.get_current_user_id()
+    user_id = await client.user_id()
     message = {"direction": "out", "author_id": user_id, "type": "text", "content": {"text": text},
                "created": int(dt.datetime.now(dt.UTC).timestamp()), **(sent or {})}
     store.upsert_messages(messages_frame([message_row(chat_id, message, user_id)]), user_id)
@@ -159,7 +159,7 @@ async def mark_read(client: AvitoApiClient, store: Store, chat_id: str) -> None:
     except Exception as exc:
         store.audit_finish(audit_id, "failed", str(exc))
         raise
-    user_id = await client.auth.get_current_user_id()
+    user_id = await client.user_id()
     unread = store.query("SELECT message_id FROM messages WHERE chat_id = ? AND direction = 'in' "
                          "AND NOT coalesce(is_read, false)", [chat_id])["message_id"].tolist()
     if unread:

@@ -164,8 +164,14 @@ class AvitoApiClient:
         # URL three times); requests are CPU-bound in the client once they overlap.
         return httpx.URL(self.base_url + path, params=params)
 
-    async def _user_id(self) -> int:
+    async def user_id(self) -> int:
+        """The account id every per-account path needs (read once, cached with the token)."""
         return await self.auth.get_current_user_id()
+
+    @property
+    def max_in_flight(self) -> int:
+        """How many requests this client lets run at once: callers size their own concurrency by it."""
+        return self.limiter.max_in_flight
 
     # -- account and listings ----------------------------------------------------------------------------
 
@@ -204,7 +210,7 @@ class AvitoApiClient:
     async def get_item_details(self, item_id: int) -> dict:
         """Status, url, start/finish time and paid services of one listing (no title or price in it)."""
         item_id = check_id(item_id, "item_id")
-        user_id = await self._user_id()
+        user_id = await self.user_id()
         # items.json getItemInfo: the path ends with a slash.
         return await self._make_request("GET", f"/core/v1/accounts/{user_id}/items/{item_id}/")
 
@@ -226,7 +232,7 @@ class AvitoApiClient:
         parse it elsewhere (200 listings are 54,000 days, about 3 MB of JSON)."""
         ids = [check_id(i, "item_id") for i in item_ids]
         first, last = check_range(date_from, date_to, ("date_from", "date_to"), allow_equal=True)
-        user_id = await self._user_id()
+        user_id = await self.user_id()
         chunks = [ids[i:i + STATS_IDS_MAX] for i in range(0, len(ids), STATS_IDS_MAX)]
         return await asyncio.gather(*(
             self._make_request("POST", f"/stats/v1/accounts/{user_id}/items", json={
@@ -247,7 +253,7 @@ class AvitoApiClient:
         """
         item_id = check_id(item_id, "item_id")
         first, last = check_range(date_start, date_end, allow_equal=True)
-        user_id = await self._user_id()
+        user_id = await self.user_id()
         params: dict[str, Any] = {"date_start": first.isoformat(), "date_end": last.isoformat()}
         if with_unpaid:
             params["with_unpaid"] = "true"
@@ -268,7 +274,7 @@ class AvitoApiClient:
         ranges = bookings_payload.get("bookings", []) if isinstance(bookings_payload, dict) else bookings_payload
         bookings = [_checked_interval(r, extra=("type", "comment")) for r in ranges]
         _check_no_overlap(bookings)
-        user_id = await self._user_id()
+        user_id = await self.user_id()
         return await self._make_request("POST", f"/core/v1/accounts/{user_id}/items/{item_id}/bookings",
                                         json={"bookings": bookings, "source": source})
 
@@ -302,7 +308,7 @@ class AvitoApiClient:
             if not isinstance(price.get("night_price"), int) or price["night_price"] <= 0:
                 raise ValueError(f"night_price must be a positive integer, got {price.get('night_price')!r}")
             checked.append({**price, "date_from": first.isoformat(), "date_to": last.isoformat()})
-        user_id = await self._user_id()
+        user_id = await self.user_id()
         return await self._make_request("POST", f"/realty/v1/accounts/{user_id}/items/{item_id}/prices",
                                         json={"prices": checked})
 
@@ -318,7 +324,7 @@ class AvitoApiClient:
             params["unread_only"] = "true"
         if item_ids:
             params["item_ids"] = ",".join(str(check_id(i, "item_id")) for i in item_ids)
-        user_id = await self._user_id()
+        user_id = await self.user_id()
         body = await self._make_request("GET", f"/messenger/v2/accounts/{user_id}/chats", params=params)
         return (body or {}).get("chats") or []
 
@@ -339,7 +345,7 @@ class AvitoApiClient:
         """
         chat_id = check_chat_id(chat_id)
         _check_messenger_page(limit, offset)
-        user_id = await self._user_id()
+        user_id = await self.user_id()
         body = await self._make_request("GET", f"/messenger/v3/accounts/{user_id}/chats/{chat_id}/messages/",
                                         params={"limit": limit, "offset": offset})
         if isinstance(body, dict):
@@ -364,21 +370,21 @@ class AvitoApiClient:
         """
         chat_id = check_chat_id(chat_id)
         text = check_text(text)
-        user_id = await self._user_id()
+        user_id = await self.user_id()
         return await self._make_request("POST", f"/messenger/v1/accounts/{user_id}/chats/{chat_id}/messages",
                                         json={"message": {"text": text}, "type": "text"}, idempotent=False)
 
     async def mark_message_read(self, chat_id: str) -> dict:
         """Mark the whole chat read (messenger.json chatRead): ``{"ok": true}``."""
         chat_id = check_chat_id(chat_id)
-        user_id = await self._user_id()
+        user_id = await self.user_id()
         return await self._make_request("POST", f"/messenger/v1/accounts/{user_id}/chats/{chat_id}/read")
 
     async def get_new_messages(self, item_ids_filter: Iterable[int] | None = None) -> list[dict]:
         """Incoming unread messages of unread chats, oldest first, each with ``chat_id``, ``chat_user_id``
         (the guest) and ``item_id_avito`` (None for u2u chats) added; optionally only for some listings."""
         wanted = {check_id(i, "item_id") for i in item_ids_filter} if item_ids_filter else None
-        user_id = await self._user_id()
+        user_id = await self.user_id()
         chats = [chat async for chat in self.iter_chats(unread_only=True)]
         if wanted is not None:
             chats = [chat for chat in chats if _chat_item_id(chat) in wanted]

@@ -93,7 +93,7 @@ async def sync(client: AvitoApiClient, store: Store, date_from: str | dt.date | 
     # nothing from each other: they go at once. Listings (then their bookings and stats) and chats (then their
     # messages) share the client's limiter, so requests never wait for a store write.
     run = asyncio.ensure_future(write(store.begin_sync_run))
-    account = asyncio.ensure_future(client.auth.get_current_user_id())
+    account = asyncio.ensure_future(client.user_id())
     try:
         await _all_or_first_error(
             asyncio.shield(run), account,
@@ -358,7 +358,7 @@ async def _sync_bookings(client, store, write, listed: asyncio.Queue, freshness,
 
     try:
         await _fetch_and_store(stale_listings(), fetch, store_batch, write, bar, BATCH_ITEMS,
-                               client.limiter.max_in_flight)
+                               client.max_in_flight)
     finally:
         bar.close()
 
@@ -474,7 +474,7 @@ async def _sync_chats(client, store, write, account, report, progress) -> None:
 
     try:
         await _all_or_first_error(list_chats(), _fetch_and_store(changed_chats(), fetch, store_batch, write, bar,
-                                                                 BATCH_ITEMS, client.limiter.max_in_flight))
+                                                                 BATCH_ITEMS, client.max_in_flight))
     finally:
         bar.close()
     report.chats = len(chats)
