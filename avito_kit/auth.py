@@ -1,13 +1,19 @@
 """Client-credentials token for the Avito API: fetch, cache (mode 0600), expiry margin, one refresh at a time.
 
 Avito issues a 24-hour token for ``client_id`` + ``client_secret`` and no refresh token: when it expires we
-simply ask again (auth.json, operation getAccessToken). Nothing here ever prints, logs or puts in a repr the
-secret or the token.
+simply ask again (auth.json, operation getAccessToken). ``POST /token`` and ``GET /core/v1/accounts/self`` go
+through the same retry policy as every other call (``limits.send_with_retries``). Nothing here ever prints, logs
+or puts in a repr the secret or the token.
+
+The cache file keeps the original integration's form, ``{"access_token", "token_expires_at":
+"2024-01-01T12:00:00" (local time), "user_id": "12345678"}``, plus an ``owner`` key; the float epoch of
+``token_expires_at`` that earlier avito_kit versions wrote is still read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import hashlib
 import json
@@ -22,7 +28,8 @@ from typing import Any
 
 import httpx
 
-from .errors import AvitoAuthError, MissingCredentialsError
+from .errors import AvitoAuthError, AvitoError, MissingCredentialsError, error_for_response, says_token_expired
+from .limits import RetryPolicy, send_with_retries
 
 __all__ = ["DEFAULT_BASE_URL", "AvitoAuth", "http_client", "load_dotenv_values", "resolve_credentials"]
 
@@ -31,7 +38,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.avito.ru"
 DEFAULT_CACHE_FILE = ".avito_token_cache.json"
 EXPIRY_MARGIN_SECONDS = 300.0
-_TOKEN_ATTEMPTS = 3
+SELF_PATH = "/core/v1/accounts/self"
 
 
 @functools.cache
@@ -96,6 +103,7 @@ class AvitoAuth:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         expiry_margin: float = EXPIRY_MARGIN_SECONDS,
+        retry: RetryPolicy | None = None,
     ) -> None:
         credentials = resolve_credentials(client_id, client_secret)
         if credentials is None:
@@ -110,6 +118,7 @@ class AvitoAuth:
         self._clock = clock
         self._sleep = sleep
         self._margin = expiry_margin
+        self.retry = retry or RetryPolicy()  # an AvitoApiClient given its own policy hands it over
         # The cache belongs to one account on one API root: never reuse a sandbox token against Avito.
         self._owner = hashlib.sha256(f"{self.client_id}@{self.base_url}".encode()).hexdigest()[:16]
         self._state: dict[str, Any] = self._read_cache()
@@ -128,24 +137,45 @@ class AvitoAuth:
             return self._state["access_token"]
 
     async def get_current_user_id(self) -> int:
-        """The account id (``GET /core/v1/accounts/self``), read once and cached with the token."""
+        """The account id (``GET /core/v1/accounts/self``), read once and cached with the token.
+
+        Retried like any read; a 401 or 403 (Avito's answer to an expired token) gets one new token.
+        """
         if self._state.get("user_id") is not None:
             return int(self._state["user_id"])
-        token = await self.get_access_token()
-        async with self._lock():
-            if self._state.get("user_id") is None:
-                async with self._http() as http:
-                    response = await http.get("/core/v1/accounts/self", headers={"Authorization": f"Bearer {token}"})
-                if response.is_error:
-                    raise AvitoAuthError(f"Avito answered {response.status_code} to GET /core/v1/accounts/self")
-                self._state["user_id"] = int(response.json()["id"])
+        for fresh_token in (False, True):
+            token = await self.get_access_token()
+            async with self._lock():
+                if self._state.get("user_id") is not None:
+                    break
+                try:
+                    response = await self._send("GET", SELF_PATH, headers={"Authorization": f"Bearer {token}"})
+                except AvitoError as exc:
+                    raise AvitoAuthError(f"User ID not found: {exc}") from exc
+                refused = response.status_code in (401, 403) or says_token_expired(response)
+                if refused and not fresh_token:
+                    self.invalidate(token)
+                    continue
+                body = None if refused or response.is_error else _json_or_none(response)
+                if not body or body.get("id") is None:
+                    cause = error_for_response(response) if refused or response.is_error else None
+                    raise AvitoAuthError(f"User ID not found: Avito answered {response.status_code} to GET "
+                                         f"{SELF_PATH}") from cause
+                self._state["user_id"] = str(body["id"])
                 self._write_cache()
-            return int(self._state["user_id"])
+                break
+        return int(self._state["user_id"])
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` after Avito refused it (403 on expiry); a token already replaced is left alone."""
         if self._state.get("access_token") == token:
             self._state["token_expires_at"] = 0.0
+
+    async def _send(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """One auth request under the retry policy (429, 5xx and network errors retried)."""
+        async with self._http() as http:
+            return await send_with_retries(lambda: http.request(method, path, **options), self.retry,
+                                           lambda _error, seconds: self._sleep(seconds))
 
     # -- internals -------------------------------------------------------------------------------------
 
@@ -155,7 +185,7 @@ class AvitoAuth:
         return self._locks.setdefault(loop_id, asyncio.Lock())
 
     def _token_is_fresh(self) -> bool:
-        expires_at = float(self._state.get("token_expires_at") or 0)
+        expires_at = _epoch(self._state.get("token_expires_at"))
         return bool(self._state.get("access_token")) and self._clock() < expires_at - self._margin
 
     def _http(self) -> httpx.AsyncClient:
@@ -163,38 +193,27 @@ class AvitoAuth:
 
     async def _fetch_token(self) -> None:
         form = {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._client_secret}
-        problem = "no answer"
-        for attempt in range(_TOKEN_ATTEMPTS):
-            if attempt:
-                await self._sleep(2.0 * attempt)
-            try:
-                async with self._http() as http:
-                    response = await http.post("/token", data=form)
-            except httpx.RequestError as exc:
-                problem = f"{type(exc).__name__} talking to {self.base_url}"
-                continue
-            if response.status_code >= 500 or response.status_code == 429:
-                problem = f"Avito answered {response.status_code}"
-                continue
-            payload = _json_or_none(response)
-            if response.is_error or not payload or not payload.get("access_token"):
-                # The body of a refused /token is undocumented; keep only its status to be safe.
-                raise AvitoAuthError(
-                    f"Avito refused the client credentials (POST /token answered {response.status_code}); "
-                    "check AVITO_CLIENT_ID and AVITO_CLIENT_SECRET"
-                )
-            expires_in = float(payload.get("expires_in") or 86400)
-            previous_user = self._state.get("user_id")
-            self._state = {
-                "access_token": payload["access_token"],
-                "token_expires_at": self._clock() + expires_in,
-                "user_id": previous_user,
-                "owner": self._owner,
-            }
-            self._write_cache()
-            log.info("obtained a new Avito access token valid for %.0f s", expires_in)
-            return
-        raise AvitoAuthError(f"could not obtain an Avito token after {_TOKEN_ATTEMPTS} attempts: {problem}")
+        try:
+            response = await self._send("POST", "/token", data=form)
+        except AvitoError as exc:  # 429, 5xx or the network, after every retry
+            raise AvitoAuthError(f"Failed to obtain Avito access token: {exc}") from exc
+        payload = _json_or_none(response)
+        if response.is_error or not payload or not payload.get("access_token"):
+            # The body of a refused /token is undocumented; keep only its status to be safe.
+            raise AvitoAuthError(
+                f"Failed to obtain Avito access token: Avito refused the client credentials (POST /token answered "
+                f"{response.status_code}); check AVITO_CLIENT_ID and AVITO_CLIENT_SECRET"
+            )
+        expires_in = float(payload.get("expires_in") or 86400)
+        previous_user = self._state.get("user_id")
+        self._state = {
+            "access_token": payload["access_token"],
+            "token_expires_at": _iso(self._clock() + expires_in),
+            "user_id": previous_user,
+            "owner": self._owner,
+        }
+        self._write_cache()
+        log.info("obtained a new Avito access token valid for %.0f s", expires_in)
 
     def _read_cache(self) -> dict[str, Any]:
         try:
@@ -216,6 +235,21 @@ class AvitoAuth:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _iso(epoch: float) -> str:
+    """The cache's ``token_expires_at``: local wall time to the second, as the original integration wrote it."""
+    return dt.datetime.fromtimestamp(epoch).isoformat(timespec="seconds")
+
+
+def _epoch(value: Any) -> float:
+    """``token_expires_at`` as read: an ISO 8601 string (naive: local time) or an older cache's float epoch."""
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return dt.datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _json_or_none(response: httpx.Response) -> dict | None:

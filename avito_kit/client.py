@@ -1,8 +1,10 @@
 """AvitoApiClient: the only code that sends HTTP to Avito.
 
-It keeps the method names of the integration avito_kit grew from, and the paths of the official specs in
-``shared/avito-api/openapi``. Every call goes through ``_make_request``: bearer token, one token refresh on
-401/403 (Avito answers 403 to an expired token), the shared rate limiter, and the retry policy.
+It keeps the method names, positional parameters and defaults of the integration avito_kit grew from (its
+documentation is the seed of this project; every addition is keyword-only), and the paths of the official specs
+in ``shared/avito-api/openapi``. Every call goes through ``_make_request``: bearer token, one token refresh on
+401/403 or on a 200 saying "access token expired" (REAL-WORLD.md), the shared rate limiter, and the retry
+policy of ``limits.py``.
 
 >>> async with AvitoApiClient(avito_auth_instance=AvitoAuth()) as client:
 ...     async for item in client.iter_items():
@@ -12,32 +14,28 @@ It keeps the method names of the integration avito_kit grew from, and the paths 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import datetime as dt
+import functools
 import itertools
 import json as jsonlib
 import logging
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import httpx
 
 from .auth import AvitoAuth, http_client
 from .checks import check_chat_id, check_id, check_range, check_text
-from .errors import AvitoTransportError, error_for_response, retry_after_seconds
-from .limits import RateLimiter, RetryPolicy, limit_key
+from .errors import AvitoError, AvitoRateLimited, AvitoUnexpectedAnswer, error_for_response, says_token_expired
+from .limits import RateLimiter, RetryPolicy, limit_key, send_with_retries
 
 __all__ = ["ALL_ITEM_STATUSES", "AvitoApiClient"]
 
 log = logging.getLogger(__name__)
 
-# httpcore imports sniffio for every lock and event it creates (several per request). Without sniffio installed,
-# each of those failed imports searches sys.path again: a third of the client's CPU per request, measured in
-# bench/bench_sync.py. Record the miss once; an importable sniffio is used as before.
-try:
-    import sniffio  # noqa: F401
-except ImportError:
-    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
+_patient: contextvars.ContextVar[bool] = contextvars.ContextVar("avito_kit_patient", default=False)
 
 ALL_ITEM_STATUSES = ("active", "removed", "old", "blocked", "rejected")
 ITEMS_PAGE_MAX = 99  # items.json getItemsInfo: per_page "greater than 0 and less than 100"
@@ -69,16 +67,21 @@ class AvitoApiClient:
         default_per_minute: int = 1000,
         max_in_flight: int = 8,
         timeout: float = 30.0,
+        patient: bool = False,
     ) -> None:
-        self.auth = avito_auth_instance or AvitoAuth(base_url=base_url, transport=transport)
+        self.auth = avito_auth_instance or AvitoAuth(base_url=base_url, transport=transport, retry=retry)
         self.base_url = (base_url or self.auth.base_url).rstrip("/")
         self.transport = transport if transport is not None else self.auth.transport
-        self.retry = retry or RetryPolicy()
+        if retry is not None:
+            self.auth.retry = retry  # one policy for the token, the account id and every call
+        self.retry = retry or self.auth.retry
         self.limiter = RateLimiter(rate_limits, default_per_minute=default_per_minute,
                                    max_in_flight=max_in_flight, clock=clock, sleep=sleep)
+        self.patient = patient  # see ``patiently``
         self._sleep = sleep
         self._timeout = timeout
         self._http: httpx.AsyncClient | None = None
+        self._listings: dict[int, dict] = {}  # listings seen by iter_items, to complete get_item_details
         self.requests_sent = 0  # every HTTP attempt, retries included: the sync report and benchmarks count it
 
     def __repr__(self) -> str:
@@ -106,58 +109,77 @@ class AvitoApiClient:
 
     # -- the request loop ------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def patiently(self) -> Iterator[None]:
+        """Within this block (and the tasks started in it), a call refused with 429 waits and tries again up to
+        ``retry.patient_attempts`` times instead of the seed's 3: for a long sync, which must slow down rather
+        than fail. ``limiter.throttled`` tells meanwhile that it waits for Avito's limit.
+
+        >>> with client.patiently():
+        ...     await sync(client, store)
+        """
+        reset = _patient.set(True)
+        try:
+            yield
+        finally:
+            _patient.reset(reset)
+
     async def _make_request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
-                            idempotent: bool = True, parse: bool = True) -> Any:
+                            idempotent: bool = True, parse: bool = True, patient: bool | None = None) -> Any:
         """Send one API call and return its parsed JSON body (None when empty), or its bytes with ``parse=False``.
 
-        Up to ``retry.attempts`` tries on 429, 5xx and network errors; one token refresh and replay on 401 or
-        403. ``idempotent=False`` (sending a message) retries only when Avito provably never got the request.
+        ``path`` is the endpoint (``/core/v1/accounts/self``) or a full URL under ``base_url``. Up to
+        ``retry.attempts`` tries on 429, 5xx and network errors (``patient``: more on 429, see ``patiently``);
+        one token refresh and replay on 401, 403 or an "access token expired" body. ``idempotent=False``
+        (sending a message) retries only when Avito provably never got the request.
         """
-        refreshed = False
-        attempt = 0
+        path = self._path(path)
         key = limit_key(path)
-        while True:
-            attempt += 1
-            token = await self.auth.get_access_token()
-            headers = {"Authorization": f"Bearer {token}"}
-            try:
-                async with self.limiter.slot(key):
-                    self.requests_sent += 1
-                    response = await self._client().request(method, self._url(path, params), json=json,
-                                                            headers=headers)
-            except httpx.TransportError as exc:
-                # A refused or never-opened connection cannot have delivered the request.
-                reached = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                delay = self.retry.delay(attempt, reached_server=reached, idempotent=idempotent)
-                log.warning("%s %s: %s (try %d)", method, path, type(exc).__name__, attempt)
-                if delay is None:
-                    raise AvitoTransportError(
-                        f"{method} {path} failed after {attempt} tries: {type(exc).__name__}",
-                        request=exc.request, reached_server=reached,
-                    ) from exc
-                await self._sleep(delay)
-                continue
+        patient = (self.patient or _patient.get()) if patient is None else patient
+        url = self._url(path, params)
 
-            status = response.status_code
-            log.debug("%s %s -> %d", method, path, status)
-            if status in (401, 403) and not refreshed:
-                # Avito answers 403 (auth.json) or 401 (other specs) to an expired token: a new one, once.
-                refreshed = True
-                attempt -= 1
+        async def wait(error: AvitoError, seconds: float) -> None:
+            if isinstance(error, AvitoRateLimited):
+                await self.limiter.wait_for_limit(seconds)
+            else:
+                await self._sleep(seconds)
+
+        for fresh_token in (False, True):
+            token = await self.auth.get_access_token()
+            send = functools.partial(self._send_once, method, url, json, {"Authorization": f"Bearer {token}"}, key)
+            response = await send_with_retries(send, self.retry, wait, idempotent=idempotent, patient=patient)
+            if not fresh_token and (response.status_code in (401, 403) or says_token_expired(response)):
+                # Avito answers 403 (auth.json), 401 (other specs) or even 200 with {"result": {"status": false,
+                # "message": "access token expired"}} (REAL-WORLD.md) to an expired token: a new one, once.
                 self.auth.invalidate(token)
                 continue
-            if status == 429 or status >= 500:
-                delay = self.retry.delay(attempt, status=status, retry_after=retry_after_seconds(response),
-                                         reached_server=status != 429, idempotent=idempotent)
-                log.warning("%s %s -> %d (try %d)", method, path, status, attempt)
-                if delay is not None:
-                    await self._sleep(delay)
-                    continue
-            if response.is_error:
-                raise error_for_response(response)
-            if not parse:
-                return response.content
-            return response.json() if response.content else None
+            break
+        if response.is_error or says_token_expired(response):
+            raise error_for_response(response)
+        if not parse:
+            return response.content
+        return response.json() if response.content else None
+
+    async def _send_once(self, method: str, url: httpx.URL, json: Any, headers: dict, key: str) -> httpx.Response:
+        """One try: a limiter slot, the request, and what its answer tells the limiter."""
+        async with self.limiter.slot(key) as started:
+            self.requests_sent += 1
+            response = await self._client().request(method, url, json=json, headers=headers)
+        log.debug("%s %s -> %d", method, url.path, response.status_code)
+        if response.status_code == 429:
+            self.limiter.rate_limited_at(key, started)
+        else:
+            self.limiter.succeeded(key)
+        return response
+
+    def _path(self, endpoint: str) -> str:
+        """The seed's debugging tip passes an endpoint; a full URL is accepted only under ``base_url`` (the
+        bearer token goes nowhere else)."""
+        if endpoint.startswith(("http://", "https://")):
+            if not endpoint.startswith(self.base_url + "/"):
+                raise ValueError(f"endpoint must be a path or a URL under {self.base_url}, got {endpoint!r}")
+            endpoint = endpoint[len(self.base_url):]
+        return endpoint if endpoint.startswith("/") else "/" + endpoint
 
     def _url(self, path: str, params: dict | None) -> httpx.URL:
         # The same URL httpx would build from base_url, path and params, at a third of its cost (it parses the
@@ -202,17 +224,25 @@ class AvitoApiClient:
             )
             resources = (body or {}).get("resources") or []
             for item in resources:
+                if isinstance(item, dict) and item.get("id") is not None:
+                    self._listings[item["id"]] = item
                 yield item
             if len(resources) < per_page:
                 return
             page += 1
 
     async def get_item_details(self, item_id: int) -> dict:
-        """Status, url, start/finish time and paid services of one listing (no title or price in it)."""
+        """One listing: ``id``, status, url, start/finish time and paid services (items.json getItemInfo).
+
+        getItemInfo has no title, address, category or price; the seed's callers read ``details["title"]``, so
+        when this client has listed the item (``iter_items``, ``get_all_user_items``) those fields come from the
+        listing, getItemInfo's own fields winning.
+        """
         item_id = check_id(item_id, "item_id")
         user_id = await self.user_id()
         # items.json getItemInfo: the path ends with a slash.
-        return await self._make_request("GET", f"/core/v1/accounts/{user_id}/items/{item_id}/")
+        info = await self._make_request("GET", f"/core/v1/accounts/{user_id}/items/{item_id}/")
+        return {"id": item_id, **self._listings.get(item_id, {}), **(info or {})}
 
     async def get_item_stats(self, item_ids: Sequence[int], date_from: str | dt.date, date_to: str | dt.date,
                              fields: Sequence[str] = STATS_FIELDS, period_grouping: str = "day") -> list[dict]:
@@ -314,62 +344,87 @@ class AvitoApiClient:
 
     # -- messenger -------------------------------------------------------------------------------------
 
-    async def get_chats(self, unread_only: bool = False, limit: int = 100, offset: int = 0,
-                        chat_types: Iterable[str] = ("u2i", "u2u"),
-                        item_ids: Iterable[int] | None = None) -> list[dict]:
-        """One page of chats, most recently updated first (messenger.json getChatsV2)."""
+    async def get_chats(self, unread_only: bool = False, item_ids: Iterable[int] | None = None,
+                        chat_types: Iterable[str] = ("u2i",), limit: int = 50, offset: int = 0) -> list[dict]:
+        """One page of chats, most recently updated first (messenger.json getChatsV2); the seed's defaults:
+        u2i chats (about a listing) only, 50 of them. ``iter_chats`` pages through all of both types."""
+        chats, _ = await self._chats_page(unread_only, item_ids, chat_types, limit, offset)
+        return chats
+
+    async def _chats_page(self, unread_only: bool, item_ids: Iterable[int] | None, chat_types: Iterable[str],
+                          limit: int, offset: int) -> tuple[list[dict], bool | None]:
         _check_messenger_page(limit, offset)
+        chat_types = [chat_types] if isinstance(chat_types, str) else list(chat_types)
         params: dict[str, Any] = {"limit": limit, "offset": offset, "chat_types": ",".join(chat_types)}
         if unread_only:
             params["unread_only"] = "true"
         if item_ids:
             params["item_ids"] = ",".join(str(check_id(i, "item_id")) for i in item_ids)
         user_id = await self.user_id()
-        body = await self._make_request("GET", f"/messenger/v2/accounts/{user_id}/chats", params=params)
-        return (body or {}).get("chats") or []
+        path = f"/messenger/v2/accounts/{user_id}/chats"
+        return await self._messenger_page(path, params, "chats")
 
     async def iter_chats(self, chat_types: Iterable[str] = ("u2i", "u2u"), unread_only: bool = False,
                          item_ids: Iterable[int] | None = None) -> AsyncIterator[dict]:
-        """Every chat Avito lets us page to (offset ≤ 1000), newest first; Avito's default is u2i only."""
+        """Every chat Avito lets us page to (offset ≤ 1000), newest first, of both types unless told
+        (``get_chats``, like Avito, defaults to u2i only)."""
         chat_types, item_ids = tuple(chat_types), tuple(item_ids or ())
-        pages = _offset_pages(lambda offset: self.get_chats(unread_only, MESSENGER_PAGE_MAX, offset, chat_types,
-                                                            item_ids), "chats")
+        pages = _offset_pages(lambda offset: self._chats_page(unread_only, item_ids, chat_types,
+                                                              MESSENGER_PAGE_MAX, offset), "chats")
         async for chat in pages:
             yield chat
 
-    async def get_messages_in_chat(self, chat_id: str, limit: int = 100, offset: int = 0) -> list[dict]:
+    async def get_messages_in_chat(self, chat_id: str, limit: int = 20, offset: int = 0) -> list[dict]:
         """One page of a chat's messages, newest first (messenger.json getMessagesV3).
 
-        The spec says a bare array; clients in the wild read ``{"messages": [...]}``: both are accepted.
-        Reading does not mark the chat read.
+        The spec says a bare array; real accounts answer ``{"messages": [...], "meta": {"has_more"}}``: both
+        are read, and an object without ``messages`` raises ``AvitoUnexpectedAnswer``. Reading does not mark
+        the chat read.
         """
+        messages, _ = await self._messages_page(chat_id, limit, offset)
+        return messages
+
+    async def _messages_page(self, chat_id: str, limit: int, offset: int) -> tuple[list[dict], bool | None]:
         chat_id = check_chat_id(chat_id)
         _check_messenger_page(limit, offset)
         user_id = await self.user_id()
-        body = await self._make_request("GET", f"/messenger/v3/accounts/{user_id}/chats/{chat_id}/messages/",
-                                        params={"limit": limit, "offset": offset})
-        if isinstance(body, dict):
-            body = body.get("messages")
-        return body if isinstance(body, list) else []
+        path = f"/messenger/v3/accounts/{user_id}/chats/{chat_id}/messages/"
+        return await self._messenger_page(path, {"limit": limit, "offset": offset}, "messages")
+
+    async def _messenger_page(self, path: str, params: dict, field: str) -> tuple[list[dict], bool | None]:
+        """A page as ``(entries, has_more)``: the entries from a bare array or ``{field: [...]}``, and
+        ``meta.has_more`` when Avito sent it (None otherwise: the caller pages until a short page)."""
+        content = await self._make_request("GET", path, params=params, parse=False)
+        body = jsonlib.loads(content) if content else None
+        if isinstance(body, list):
+            return body, None
+        if isinstance(body, dict) and field in body and isinstance(body[field], list | None):
+            meta = body.get("meta")
+            has_more = meta.get("has_more") if isinstance(meta, dict) else None
+            return body[field] or [], has_more if isinstance(has_more, bool) else None
+        request = httpx.Request("GET", self._url(path, params))
+        raise AvitoUnexpectedAnswer(httpx.Response(200, content=content or b"", request=request),
+                                    expected=f'a list of {field} or {{"{field}": [...]}}')
 
     async def iter_messages(self, chat_id: str) -> AsyncIterator[dict]:
         """A chat's messages newest first, as far back as Avito pages (offset ≤ 1000).
 
         Stop iterating early (``break``) once a known message shows up: nothing older is fetched.
         """
-        pages = _offset_pages(lambda offset: self.get_messages_in_chat(chat_id, MESSENGER_PAGE_MAX, offset),
+        pages = _offset_pages(lambda offset: self._messages_page(chat_id, MESSENGER_PAGE_MAX, offset),
                               f"messages of chat {chat_id}")
         async for message in pages:
             yield message
 
-    async def send_message(self, chat_id: str, text: str) -> dict:
-        """Send a text message (messenger.json postSendMessage); 1..1000 characters.
+    async def send_message(self, chat_id: str, text_content: str) -> dict:
+        """Send a text message (messenger.json postSendMessage); 1..1000 characters. Returns Avito's answer:
+        the message sent (``id``, ``content``, ``created``, ...).
 
         Not idempotent: retried only when Avito provably never got it (refused connection, 429), so a
         flaky network never sends a guest the same message twice.
         """
         chat_id = check_chat_id(chat_id)
-        text = check_text(text)
+        text = check_text(text_content)
         user_id = await self.user_id()
         return await self._make_request("POST", f"/messenger/v1/accounts/{user_id}/chats/{chat_id}/messages",
                                         json={"message": {"text": text}, "type": "text"}, idempotent=False)
@@ -388,7 +443,7 @@ class AvitoApiClient:
         chats = [chat async for chat in self.iter_chats(unread_only=True)]
         if wanted is not None:
             chats = [chat for chat in chats if _chat_item_id(chat) in wanted]
-        pages = await asyncio.gather(*(self.get_messages_in_chat(chat["id"]) for chat in chats))
+        pages = await asyncio.gather(*(self.get_messages_in_chat(chat["id"], MESSENGER_PAGE_MAX) for chat in chats))
         found = []
         for chat, messages in zip(chats, pages, strict=True):
             guest = next((u.get("id") for u in chat.get("users") or [] if u.get("id") != user_id), None)
@@ -406,14 +461,16 @@ def _check_messenger_page(limit: int, offset: int) -> None:
         raise ValueError(f"offset must be 0..{MESSENGER_OFFSET_MAX}, got {offset}")
 
 
-async def _offset_pages(fetch: Callable[[int], Awaitable[list[dict]]], what: str) -> AsyncIterator[dict]:
-    """Messenger paging: full pages of 100 until a short one, up to Avito's offset cap of 1000."""
+async def _offset_pages(fetch: Callable[[int], Awaitable[tuple[list[dict], bool | None]]],
+                        what: str) -> AsyncIterator[dict]:
+    """Messenger paging by 100, up to Avito's offset cap of 1000: until ``meta.has_more`` is false when Avito
+    sends it (no empty last page), else until a short page."""
     offset = 0
     while True:
-        page = await fetch(offset)
+        page, has_more = await fetch(offset)
         for entry in page:
             yield entry
-        if len(page) < MESSENGER_PAGE_MAX:
+        if has_more is False or (has_more is None and len(page) < MESSENGER_PAGE_MAX):
             return
         offset += MESSENGER_PAGE_MAX
         if offset > MESSENGER_OFFSET_MAX:

@@ -64,7 +64,7 @@ async def test_user_id_is_read_once_and_cached_with_the_token(isolated_workdir):
     assert await auth.get_current_user_id() == USER_ID
     assert await make_auth(fake).get_current_user_id() == USER_ID
     assert fake.count("GET", "/core/v1/accounts/self") == 1
-    assert json.loads((isolated_workdir / ".avito_token_cache.json").read_text())["user_id"] == USER_ID
+    assert json.loads((isolated_workdir / ".avito_token_cache.json").read_text())["user_id"] == str(USER_ID)
 
 
 async def test_a_cache_of_another_account_or_api_is_not_reused():

@@ -71,9 +71,6 @@ async def faulty_sync(fault_seed: int, path: Path, monkeypatch) -> tuple[Store, 
     # A minute of fake time is enough for a token to expire now and then (the client does not know when).
     sandbox = Sandbox(**SOAK_WORLD, clock=clock, token_ttl=60, send_retry_after=True, fault_seed=fault_seed)
     transport = sandbox.transport()
-    # The token has three tries of its own (auth._TOKEN_ATTEMPTS): at a fault rate of 20% that fails now and
-    # then, which is Avito's weather, not the sync's concern; the soak wants the sync's retries tested.
-    monkeypatch.setattr("avito_kit.auth._TOKEN_ATTEMPTS", 10)
     auth = AvitoAuth(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=SANDBOX_BASE_URL, transport=transport,
                      cache_path=path.with_suffix(".token.json"), sleep=clock.sleep)
     client = AvitoApiClient(auth, transport=transport, sleep=clock.sleep, clock=clock,
