@@ -100,7 +100,7 @@ class RateLimiter:
     def per_minute(self, key: str) -> int:
         """The pace ``key`` is held to now: the configured limit, or lower after 429s."""
         configured = self.limits.get(key, self.default_per_minute)
-        return min(configured, int(self._pace[key])) if key in self._pace else configured
+        return min(configured, int(self._pace[key] + 1e-9)) if key in self._pace else configured
 
     @property
     def throttled(self) -> bool:
@@ -156,7 +156,7 @@ class RateLimiter:
     def rate_limited_at(self, key: str, started: float) -> None:
         """Avito answered 429 to a request of ``key`` that started at ``started``: slow down (see the module)."""
         self.rate_limited += 1
-        if started < self._last_cut.get(key, float("-inf")):
+        if started <= self._last_cut.get(key, float("-inf")):
             return
         self._window_wait(key)  # drops starts older than the window
         recent = len(self._starts.get(key, ()))

@@ -9,6 +9,10 @@ from collections.abc import Callable
 
 import httpx
 
+from avito_kit.auth import AvitoAuth
+from avito_kit.client import AvitoApiClient
+from avito_kit.limits import RetryPolicy
+
 USER_ID = 94235311
 CLIENT_ID = "test-client-id"
 CLIENT_SECRET = "test-client-secret-value"
@@ -41,6 +45,12 @@ class FakeAvito:
         self.tokens_issued: list[str] = []
         self.calls: list[httpx.Request] = []
         self.routes: dict[tuple[str, str], Handler] = {}
+        self.first: dict[tuple[str, str], list] = {}
+
+    def fail_first(self, method: str, path: str, *outcomes: httpx.Response | Exception) -> None:
+        """Serve ``outcomes`` (responses, or exceptions raised) to the next requests of ``method path``, then
+        answer as before: how a test injects a 429 or a dropped connection into ``/token`` or ``/self``."""
+        self.first.setdefault((method, path), []).extend(outcomes)
 
     def on(self, method: str, path: str, handler: Handler | list) -> None:
         """A handler, or a list of responses/exceptions served in order (the last one repeats)."""
@@ -62,6 +72,12 @@ class FakeAvito:
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.calls.append(request)
         path = request.url.path
+        injected = self.first.get((request.method, path))
+        if injected:
+            outcome = injected.pop(0)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
         if request.method == "POST" and path == "/token":
             form = dict(x.split("=", 1) for x in request.content.decode().split("&"))
             if form.get("client_secret") != CLIENT_SECRET:
@@ -83,3 +99,13 @@ class FakeAvito:
 
 def json_body(request: httpx.Request):
     return json.loads(request.content)
+
+
+def make_client(fake: FakeAvito, clock: FakeClock | None = None, **options) -> AvitoApiClient:
+    """The real client and auth over ``fake``, on ``clock`` (its sleep never waits), jitter fixed at 0.5."""
+    clock = clock or FakeClock()
+    transport = fake.transport()
+    auth = AvitoAuth(CLIENT_ID, CLIENT_SECRET, base_url="https://api.test", transport=transport,
+                     clock=clock, sleep=clock.sleep)
+    return AvitoApiClient(auth, transport=transport, sleep=clock.sleep, clock=clock,
+                          retry=RetryPolicy(jitter=lambda: 0.5), **options)

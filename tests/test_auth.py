@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import stat
 
@@ -107,3 +108,27 @@ async def test_repr_shows_neither_secret_nor_token():
     token = await auth.get_access_token()
     text = repr(auth) + str(auth)
     assert CLIENT_SECRET not in text and token not in text and CLIENT_ID not in text
+
+
+async def test_cache_has_the_seeds_keys_and_forms(isolated_workdir):
+    fake, clock = FakeAvito(token_ttl=3600), FakeClock()
+    auth = make_auth(fake, clock)
+    await auth.get_current_user_id()
+    cached = json.loads((isolated_workdir / ".avito_token_cache.json").read_text())
+    assert cached["access_token"] == fake.tokens_issued[0]
+    assert cached["user_id"] == str(USER_ID)
+    expires = dt.datetime.fromisoformat(cached["token_expires_at"])  # "2024-01-01T12:00:00", local time
+    assert len(cached["token_expires_at"]) == 19 and expires.tzinfo is None
+    assert expires.timestamp() == pytest.approx(clock.now + 3600, abs=1)
+
+
+async def test_a_cache_in_the_earlier_epoch_form_is_still_read(isolated_workdir):
+    fake, clock = FakeAvito(), FakeClock()
+    await make_auth(fake, clock).get_current_user_id()
+    cache = isolated_workdir / ".avito_token_cache.json"
+    cached = json.loads(cache.read_text())
+    cache.write_text(json.dumps({**cached, "token_expires_at": clock.now + 7200, "user_id": USER_ID}))
+    auth = make_auth(fake, clock)
+    assert await auth.get_access_token() == fake.tokens_issued[0]
+    assert await auth.get_current_user_id() == USER_ID
+    assert fake.count("POST", "/token") == 1

@@ -19,22 +19,12 @@ from avito_kit.errors import (
     AvitoValidationError,
     error_for_response,
 )
-from avito_kit.limits import RetryPolicy
 
-from .fakes import CLIENT_ID, CLIENT_SECRET, USER_ID, FakeAvito, FakeClock, json_body
+from .fakes import CLIENT_ID, CLIENT_SECRET, USER_ID, FakeAvito, FakeClock, json_body, make_client
 
 CHATS = f"/messenger/v2/accounts/{USER_ID}/chats"
 SEND = f"/messenger/v1/accounts/{USER_ID}/chats/u2i-abc/messages"
 ITEMS = "/core/v1/items"
-
-
-def make_client(fake: FakeAvito, clock: FakeClock | None = None, **options) -> AvitoApiClient:
-    clock = clock or FakeClock()
-    transport = fake.transport()
-    auth = AvitoAuth(CLIENT_ID, CLIENT_SECRET, base_url="https://api.test", transport=transport,
-                     clock=clock, sleep=clock.sleep)
-    return AvitoApiClient(auth, transport=transport, sleep=clock.sleep, clock=clock,
-                          retry=RetryPolicy(jitter=lambda: 0.5), **options)
 
 
 def ok_chats(chats=()):
