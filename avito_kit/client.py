@@ -49,7 +49,10 @@ class AvitoApiClient:
     """Async Avito API client sharing one ``httpx.AsyncClient``; use it as an async context manager.
 
     ``transport`` is any httpx async transport (the embedded sandbox's, ``httpx.MockTransport``); ``sleep``
-    and ``clock`` are injectable so tests never wait.
+    and ``clock`` are injectable so tests never wait. ``retry`` governs every request, the auth's ``/token``
+    and ``/self`` included. ``patient=True`` (or a ``with client.patiently():`` block) sits out sustained 429s
+    instead of failing after the seed's 3 tries; ``limiter.throttled`` / ``limiter.on_throttle`` tell when a
+    request waits for Avito's limit.
     """
 
     sandbox = None  # the embedded Sandbox when ``open_client`` chose it, for demos and tests to inspect
@@ -81,6 +84,7 @@ class AvitoApiClient:
         self._sleep = sleep
         self._timeout = timeout
         self._http: httpx.AsyncClient | None = None
+        self._closer: asyncio.Task | None = None
         self._listings: dict[int, dict] = {}  # listings seen by iter_items, to complete get_item_details
         self.requests_sent = 0  # every HTTP attempt, retries included: the sync report and benchmarks count it
 
@@ -95,16 +99,19 @@ class AvitoApiClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        http, closer, self._http, self._closer = self._http, self._closer, None, None
+        if closer is not None and not closer.done() and closer.get_loop() is asyncio.get_running_loop():
+            closer.cancel()  # it closes ``http`` on its way out
+            await asyncio.gather(closer, return_exceptions=True)
+        elif http is not None:
+            await http.aclose()
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            # As many connections as requests may be in flight: httpcore checks every idle connection of the pool
-            # (two system calls each) whenever a request starts or ends; spare ones cost a millisecond a request.
+            # As many connections as requests may be in flight: spare idle ones slow every request (bench/RESULTS.md).
             limits = httpx.Limits(max_connections=self.limiter.max_in_flight)
             self._http = http_client(self.base_url, self.transport, self._timeout, limits=limits)
+            self._closer = _close_when_the_loop_ends(self._http)
         return self._http
 
     # -- the request loop ------------------------------------------------------------------------------
@@ -182,8 +189,7 @@ class AvitoApiClient:
         return endpoint if endpoint.startswith("/") else "/" + endpoint
 
     def _url(self, path: str, params: dict | None) -> httpx.URL:
-        # The same URL httpx would build from base_url, path and params, at a third of its cost (it parses the
-        # URL three times); requests are CPU-bound in the client once they overlap.
+        # The URL httpx would build from base_url, path and params, built once: cheaper (bench/RESULTS.md).
         return httpx.URL(self.base_url + path, params=params)
 
     async def user_id(self) -> int:
@@ -452,6 +458,23 @@ class AvitoApiClient:
                     found.append({**message, "chat_id": chat["id"], "chat_user_id": guest,
                                   "item_id_avito": _chat_item_id(chat)})
         return sorted(found, key=lambda m: m.get("created") or 0)
+
+
+def _close_when_the_loop_ends(http: httpx.AsyncClient) -> asyncio.Task | None:
+    """The seed promises clients are closed "automatically": its examples never close one. ``asyncio.run``
+    cancels the tasks still pending when the main coroutine returns, so a task that only waits closes the
+    connections then, inside the loop, rather than leaving sockets for the garbage collector."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+    async def close_on_cancel() -> None:
+        try:
+            await loop.create_future()
+        finally:
+            await http.aclose()
+    return loop.create_task(close_on_cancel(), name="avito_kit: close the HTTP client with the loop")
 
 
 def _check_messenger_page(limit: int, offset: int) -> None:
