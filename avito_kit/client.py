@@ -51,8 +51,8 @@ class AvitoApiClient:
     ``transport`` is any httpx async transport (the embedded sandbox's, ``httpx.MockTransport``); ``sleep``
     and ``clock`` are injectable so tests never wait. ``retry`` governs every request, the auth's ``/token``
     and ``/self`` included. ``patient=True`` (or a ``with client.patiently():`` block) sits out sustained 429s
-    instead of failing after the seed's 3 tries; ``limiter.throttled`` / ``limiter.on_throttle`` tell when a
-    request waits for Avito's limit.
+    instead of failing after the seed's 3 tries; ``throttled`` (and ``on_throttle(bool)`` on each change) tell
+    when a request waits for Avito's limit, so a progress bar can say so.
     """
 
     sandbox = None  # the embedded Sandbox when ``open_client`` chose it, for demos and tests to inspect
@@ -71,6 +71,7 @@ class AvitoApiClient:
         max_in_flight: int = 8,
         timeout: float = 30.0,
         patient: bool = False,
+        on_throttle: Callable[[bool], Any] | None = None,
     ) -> None:
         self.auth = avito_auth_instance or AvitoAuth(base_url=base_url, transport=transport, retry=retry)
         self.base_url = (base_url or self.auth.base_url).rstrip("/")
@@ -79,7 +80,7 @@ class AvitoApiClient:
             self.auth.retry = retry  # one policy for the token, the account id and every call
         self.retry = retry or self.auth.retry
         self.limiter = RateLimiter(rate_limits, default_per_minute=default_per_minute,
-                                   max_in_flight=max_in_flight, clock=clock, sleep=sleep)
+                                   max_in_flight=max_in_flight, clock=clock, sleep=sleep, on_throttle=on_throttle)
         self.patient = patient  # see ``patiently``
         self._sleep = sleep
         self._timeout = timeout
@@ -195,6 +196,11 @@ class AvitoApiClient:
     async def user_id(self) -> int:
         """The account id every per-account path needs (read once, cached with the token)."""
         return await self.auth.get_current_user_id()
+
+    @property
+    def throttled(self) -> bool:
+        """True while a request waits for Avito's limit (a full window, or a pause after a 429)."""
+        return self.limiter.throttled
 
     @property
     def max_in_flight(self) -> int:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter, deque
 
 import httpx
 import pytest
@@ -143,7 +144,7 @@ async def test_throttled_is_seen_while_waiting_for_avitos_limit():
         original = clock.sleep
 
         async def sleep(seconds):
-            seen.append(("throttled during the wait", client.limiter.throttled))
+            seen.append(("throttled during the wait", client.throttled))
             await original(seconds)
         client.limiter._sleep = sleep
         await client.get_chats()
@@ -235,8 +236,35 @@ async def test_a_5xx_retry_is_not_a_wait_for_the_limit():
     fake, clock = FakeAvito(), FakeClock()
     fake.on("GET", CHATS, [httpx.Response(502), httpx.Response(502), httpx.Response(502)])
     seen: list[bool] = []
-    async with make_client(fake, clock) as client:
-        client.limiter.on_throttle = seen.append
+    async with make_client(fake, clock, on_throttle=seen.append) as client:
         with pytest.raises(AvitoServerError):
             await client.get_chats()
     assert seen == [] and client.limiter.rate_limited == 0
+
+
+async def test_a_patient_client_keeps_to_a_headerless_rolling_limit_it_was_never_told():
+    """Issue 10 §3.4's target on a fake clock: Avito allows 100 requests per rolling minute and says so only
+    with bare 429s; 600 calls all complete, at most 1 answer in 4 is a 429, within 1.5x the limit's bound."""
+    fake, clock = FakeAvito(), FakeClock()
+    accepted: deque[float] = deque()
+    answers: Counter = Counter()
+
+    def limited(request: httpx.Request) -> httpx.Response:
+        while accepted and clock.now - accepted[0] >= 60:
+            accepted.popleft()
+        if len(accepted) >= 100:
+            answers[429] += 1
+            return httpx.Response(429)
+        accepted.append(clock.now)
+        answers[200] += 1
+        return httpx.Response(200, json={"chats": []})
+
+    fake.on("GET", CHATS, limited)
+    async with make_client(fake, clock, patient=True) as client:
+        await client.user_id()
+        started = clock.now
+        for _ in range(600):
+            await client.get_chats()
+    assert answers[200] == 600
+    assert answers[429] <= sum(answers.values()) / 4
+    assert clock.now - started <= 1.5 * 600 / 100 * 60

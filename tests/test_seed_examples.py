@@ -5,6 +5,8 @@ The examples block and open January 2024 on listing 123456: the sandbox's world 
 that listing. The seed document lives outside the repository; when it is at hand, a test checks the copies.
 """
 
+# ruff: noqa: W293  (the seed's examples are kept verbatim, blank lines with their indentation)
+
 from __future__ import annotations
 
 import ast
