@@ -7,9 +7,11 @@ import asyncio
 from collections import Counter, deque
 
 import httpx
+import pandas as pd
 import pytest
 
 from avito_kit.auth import AvitoAuth
+from avito_kit.client import AvitoApiClient
 from avito_kit.errors import (
     AvitoAuthError,
     AvitoForbidden,
@@ -18,8 +20,13 @@ from avito_kit.errors import (
     AvitoTransportError,
 )
 from avito_kit.limits import MIN_PER_MINUTE, RateLimiter, RetryPolicy
+from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
+from avito_kit.session import SANDBOX_BASE_URL, open_client
+from avito_kit.store import Store
+from avito_kit.sync import sync
 
 from .fakes import CLIENT_ID, USER_ID, FakeAvito, FakeClock, make_client
+from .test_sync import snapshot
 
 CHATS = f"/messenger/v2/accounts/{USER_ID}/chats"
 SELF = "/core/v1/accounts/self"
@@ -268,3 +275,40 @@ async def test_a_patient_client_keeps_to_a_headerless_rolling_limit_it_was_never
     assert answers[200] == 600
     assert answers[429] <= sum(answers.values()) / 4
     assert clock.now - started <= 1.5 * 600 / 100 * 60
+
+
+# -- a whole sync through faults on the token and the account id --------------------------------------------
+
+SYNC_WORLD = {"seed": 31, "n_items": 3, "n_chats": 8}
+
+
+@pytest.fixture(scope="module")
+def clean_tables(tmp_path_factory):
+    store = Store(tmp_path_factory.mktemp("clean") / "clean.duckdb")
+
+    async def clean_run() -> None:
+        async with open_client(sandbox=Sandbox(**SYNC_WORLD)) as client:
+            await sync(client, store, progress=False, max_age=None)
+    asyncio.run(clean_run())
+    return snapshot(store)
+
+
+@pytest.mark.parametrize("fault", ["429", "503", "drop"])
+@pytest.mark.parametrize("path", ["/token", "/core/v1/accounts/self"])
+async def test_a_sync_completes_through_a_fault_on_the_first_token_or_account_request(
+        tmp_path, clean_tables, fault, path):
+    sandbox, clock = Sandbox(**SYNC_WORLD), FakeClock()
+    sandbox.queue_fault(fault, path)
+    transport = sandbox.transport()
+    auth = AvitoAuth(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=SANDBOX_BASE_URL, transport=transport,
+                     cache_path=tmp_path / "token.json", sleep=clock.sleep)
+    store = Store(tmp_path / "faulty.duckdb")
+    async with AvitoApiClient(auth, transport=transport, sleep=clock.sleep) as client:
+        await sync(client, store, progress=False, max_age=None)
+    first = next(r for r in sandbox.requests if r.path == path)
+    assert first.fault == fault
+    assert len([r for r in sandbox.requests if r.path == path]) == 2  # the fault, then the retry
+    got = snapshot(store)
+    assert got.keys() == clean_tables.keys()
+    for table, frame in clean_tables.items():
+        pd.testing.assert_frame_equal(got[table], frame, obj=table)
