@@ -6,14 +6,15 @@ call of a client: the client waits for a slot rather than collecting 429s, and w
 (most endpoints send no rate-limit headers at all, REAL-WORLD.md) the limiter finds the pace itself (AIMD):
 
 - a 429 cuts the pace of that endpoint family to ``DECREASE`` x the starts of the last minute (Avito's limit can
-  be no higher) and halves the requests in flight; the 429s of requests that started before the cut are the same
-  news and cut nothing more;
+  be no higher; never below ``MIN_PER_MINUTE``) and halves the requests in flight; the 429s of requests that
+  started before the cut are the same news and cut nothing more;
 - every success adds ``INCREASE`` request per minute (ten successes: one more a minute) and, every
   ``INCREASE_IN_FLIGHT_EVERY`` successes, one place in flight, until the configured pace is back.
 
 ``RetryPolicy.decide`` is the one decision over a failed try (githubkit's ``retry.py`` is the model), and
 ``send_with_retries`` the one loop asking it: the client's calls, ``POST /token`` and ``GET
-/core/v1/accounts/self`` all go through them.
+/core/v1/accounts/self`` all go through them. A single call keeps the seed's 3 tries; a patient caller (the
+sync) sits out up to ``RetryPolicy.patient_attempts`` 429s, the limiter slowing everyone meanwhile.
 """
 
 from __future__ import annotations
