@@ -8,6 +8,7 @@ loop, one long-lived loop serves every call so that an ``httpx.AsyncClient`` kee
 from __future__ import annotations
 
 import asyncio
+import atexit
 import threading
 from collections.abc import Awaitable
 from typing import TypeVar
@@ -42,4 +43,18 @@ def _shared_loop() -> asyncio.AbstractEventLoop:
     with _lock:
         if _loop is None or _loop.is_closed():
             _loop = asyncio.new_event_loop()
+            atexit.register(_close_loop, _loop)
         return _loop
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """At exit, end the shared loop as ``asyncio.run`` ends its own: pending tasks (a client's closer) are
+    cancelled and finish, so connections close and Python warns of no task destroyed while pending."""
+    if loop.is_closed():
+        return
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()

@@ -185,3 +185,19 @@ async def test_a_sent_message_is_never_duplicated_when_the_connection_drops_afte
             await client.send_message(chat_id, "Ждём вас!")
     assert len(sandbox.chats[chat_id].messages) == before + 1
     assert len([r for r in sandbox.requests if r.operation == "postSendMessage"]) == 1
+
+
+def test_a_script_using_run_exits_without_warnings(tmp_path):
+    """``run()`` in a plain script: two calls share one loop, and at exit the client's connections close with
+    it (no "Task was destroyed but it is pending!" on stderr, which a host would take for an error)."""
+    import subprocess
+    import sys
+
+    script = ("from avito_kit import open_client, run\n"
+              "client = open_client()\n"
+              "print(len(run(client.get_chats())), len(run(client.get_chats())))\n")
+    done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["50", "50"]
+    assert done.stderr == ""
