@@ -192,6 +192,9 @@ class OpenApiContract:
         if isinstance(body, bytes | str):
             body = json.loads(body) if body else None
         where = f"{method.upper()} {urlsplit(url_or_path).path} ({operation.operation_id}) -> {status}"
+        if status == 403 and isinstance(body, dict) and set(body) == {"result"}:  # allowance "token-expired-body"
+            _raise(_schema_problems(_EXPIRED_TOKEN, body), f"{where} response")
+            return operation
         key = next((k for k in (str(status), f"{status // 100}XX", "default") if k in operation.responses), None)
         if key is None:
             if status >= 400:  # allowance "undocumented-errors"
@@ -201,9 +204,6 @@ class OpenApiContract:
         schema = operation.responses[key]
         if schema is None:
             return operation  # documented without content: any body will do
-        if status == 403 and isinstance(body, dict) and set(body) == {"result"}:  # allowance "token-expired-body"
-            _raise(_schema_problems(_EXPIRED_TOKEN, body), f"{where} response")
-            return operation
         problems = []
         if operation.operation_id in ("getMessagesV3", "getChatsV2") and isinstance(body, dict) and "meta" in body:
             problems += [f"meta {p}" for p in _schema_problems(_HAS_MORE, body["meta"])]  # "chats-meta"
