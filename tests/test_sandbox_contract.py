@@ -403,5 +403,13 @@ def test_contract_allowances(contract):
                                                                        "client_id": "a", "client_secret": "b"})
     with pytest.raises(AssertionError, match="no operation"):
         contract.validate_request("GET", "/core/v1/accounts/1/items/2", {})  # the slash matters
+    # real accounts' envelopes and expired-token body are accepted, their extra parts still checked
+    messages = "/messenger/v3/accounts/1/chats/c/messages/"
+    contract.validate_response("GET", messages, 200, {"messages": [], "meta": {"has_more": False}})
+    with pytest.raises(AssertionError, match="meta"):
+        contract.validate_response("GET", "/messenger/v2/accounts/1/chats", 200, {"chats": [], "meta": {}})
+    contract.validate_response("GET", "/core/v1/items", 403, {"result": {"status": False, "message": "expired"}})
+    with pytest.raises(AssertionError, match="does not match"):
+        contract.validate_response("GET", "/core/v1/items", 403, {"result": {"status": True, "message": "ok"}})
     with pytest.raises(AssertionError, match=r"\$\.resources\[0\]\.price"):
         contract.validate_response("GET", "/core/v1/items", 200, {"resources": [{"id": 1, "price": "5"}]})

@@ -191,7 +191,9 @@ class SandboxApp:
             return self.calendars.closed_nights(item_id, self.today, self.world.bookings.get(item_id, []))
 
     def queue_fault(self, kind: str, path_contains: str | None = None, retry_after: float | None = None) -> None:
-        """Apply a fault to the next request whose path contains ``path_contains`` (any request when None).
+        """Apply a fault to the next request whose path contains ``path_contains`` (any request when None):
+        ``"/token"`` reaches getAccessToken, ``"/core/v1/accounts/self"`` getUserInfoSelf. A request refused by
+        the account limit leaves the queue as it was.
 
         ``kind``: "500", "502", "503", "429" (with ``Retry-After: retry_after`` when given), "refuse"
         (connection refused, nothing processed), "drop" (processed, then the connection drops) or
@@ -201,7 +203,8 @@ class SandboxApp:
             self._faults.add(kind, path_contains, retry_after)
 
     def expire_tokens(self) -> None:
-        """Make every issued token expired: the next call with one answers 403, as Avito's auth guide says."""
+        """Make every issued token expired: the next call with one is answered as ``expired_token_answer`` says
+        (403, as Avito's auth guide says, by default)."""
         with self._lock:
             for token in self._tokens:
                 self._tokens[token] = float("-inf")
