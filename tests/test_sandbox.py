@@ -768,13 +768,18 @@ def test_switches_from_the_environment(monkeypatch):
     assert client.sandbox.messenger_subscription is False and client.sandbox.calendar_post == "merge"
 
 
-def test_cli_sandbox_refuses_a_bad_switch_in_one_line(monkeypatch, capsys):
+def test_cli_sandbox_refuses_a_bad_switch_in_one_line(monkeypatch, capsys, tmp_path):
     from avito_kit.cli import main
 
     monkeypatch.setenv("AVITO_KIT_SANDBOX_SWITCHES", "messages_envelope=xml")
     assert main(["sandbox", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "messages_envelope must be one of meta, object, array" in err
+    monkeypatch.setenv("AVITO_KIT_SANDBOX_SWITCHES", "calendar_post=append")
+    assert main(["--sandbox", "--db", str(tmp_path / "a.duckdb"), "sync"]) == 2  # the --sandbox client too
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "calendar_post must be one of replace, merge" in err
+    assert not (tmp_path / "a.duckdb").exists()
 
 
 def test_the_core_imports_none_of_its_adapters():
