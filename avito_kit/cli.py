@@ -127,9 +127,9 @@ def _client(args: argparse.Namespace):
 
 
 def _sandbox():
-    from .sandbox import Sandbox
+    from .sandbox import sandbox_from_env
 
-    return Sandbox()
+    return sandbox_from_env()
 
 
 def _db_path(args: argparse.Namespace) -> Path:
@@ -170,10 +170,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         run(run_demo(Store(args.db)))
         return EXIT_OK
     if args.command == "sandbox":
-        from .sandbox import Sandbox
-        from .sandbox.server import serve_forever
+        from .sandbox import sandbox_from_env, serve_forever
 
-        serve_forever(Sandbox(seed=args.seed), host=args.host, port=args.port, latency=args.latency)
+        serve_forever(sandbox_from_env(seed=args.seed), host=args.host, port=args.port, latency=args.latency)
         return EXIT_OK
     raise AssertionError(f"unhandled command {args.command}")
 

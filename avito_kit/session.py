@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .auth import AvitoAuth, resolve_credentials
 from .client import AvitoApiClient
-from .sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
+from .sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox, sandbox_from_env
 
 __all__ = ["SANDBOX_BASE_URL", "open_client", "using_sandbox"]
 
@@ -27,10 +27,11 @@ def using_sandbox() -> bool:
 
 def open_client(*, base_url: str | None = None, sandbox: Sandbox | None = None, **client_options) -> AvitoApiClient:
     """An ``AvitoApiClient`` for the real API (credentials in env or ``.env``) or, without credentials or when
-    ``sandbox`` is given, for an in-process sandbox (``Sandbox()`` with its default seed when none is given)."""
+    ``sandbox`` is given, for an in-process sandbox (when none is given: the default seed, with the switches of
+    ``AVITO_KIT_SANDBOX_SWITCHES``; a bad one raises one ``ValueError`` line)."""
     if sandbox is None and not using_sandbox():
         return AvitoApiClient(AvitoAuth(base_url=base_url), **client_options)
-    sandbox = sandbox or Sandbox()
+    sandbox = sandbox or sandbox_from_env()
     transport = sandbox.transport()
     # A sandbox token is cached in a folder of its own: it must never displace a real account's token.
     cache_dir = tempfile.mkdtemp(prefix="avito_kit_sandbox_")

@@ -27,7 +27,8 @@ from pathlib import Path
 from common import ROOT, Row, SandboxProcess, print_table, seconds, stopwatch
 
 N_ITEMS, N_CHATS, MESSAGES_PER_CHAT = 1_000, 1_000, 20
-WORLD = {"seed": 5, "n_items": N_ITEMS, "n_chats": N_CHATS, "messages_per_chat": MESSAGES_PER_CHAT}
+WORLD = {"seed": 5, "n_items": N_ITEMS, "n_chats": N_CHATS, "messages_per_chat": MESSAGES_PER_CHAT,
+         "refuse_past_bookings_read": False}  # two years of bookings read, as the recorded figures were
 LIMIT_MB = 500
 
 CHILD = """

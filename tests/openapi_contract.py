@@ -35,9 +35,13 @@ ALLOWANCES = {
     # messenger.json postSendMessage lists "url" as required in a body that has no "url" property: a copy
     # error (NOTES.md). Real clients send {"message": {"text"}, "type": "text"}.
     "send-message-url": "postSendMessage request body: 'url' not required",
-    # getMessagesV3 documents a bare array; several independent clients read {"messages": [...]}.
-    # The wrapped form is accepted and its array validated against the spec's array schema.
-    "messages-envelope": "getMessagesV3 200: {'messages': [...]} accepted besides the bare array",
+    # getMessagesV3 documents a bare array; real accounts send {"messages": [...], "meta": {"has_more": bool}}
+    # (REAL-WORLD.md). The wrapped forms are accepted, the array validated against the spec's array schema.
+    "messages-envelope": "getMessagesV3 200: {'messages': [...]} with or without meta.has_more accepted",
+    # getChatsV2 documents no "meta"; real accounts add {"meta": {"has_more": bool}} (checked when present).
+    "chats-meta": "getChatsV2 200: meta.has_more must be a boolean when present",
+    # An expired token: real accounts get {"result": {"status": false, "message": "access token expired"}}.
+    "token-expired-body": "403 with {'result': {'status': false, 'message'}} accepted",
     # int32/int64/float formats are not checked: listing ids exceed int32 although typed int32, booking
     # ids exceed 2^53. Only "date" and "date-time" formats are checked (they catch real client bugs).
     "formats": "only date and date-time formats are checked",
@@ -60,6 +64,10 @@ _GENERIC_ERROR = {
                                                                  "error_description": {"type": "string"}}},
     ]
 }
+_EXPIRED_TOKEN = {"type": "object", "required": ["result"], "properties": {"result": {
+    "type": "object", "required": ["status", "message"],
+    "properties": {"status": {"const": False}, "message": {"type": "string"}}}}}
+_HAS_MORE = {"type": "object", "required": ["has_more"], "properties": {"has_more": {"type": "boolean"}}}
 _DROPPED_KEYS = frozenset({"example", "examples", "xml", "externalDocs", "discriminator", "deprecated",
                            "nullable", "x-example"})
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
@@ -184,6 +192,9 @@ class OpenApiContract:
         if isinstance(body, bytes | str):
             body = json.loads(body) if body else None
         where = f"{method.upper()} {urlsplit(url_or_path).path} ({operation.operation_id}) -> {status}"
+        if status == 403 and isinstance(body, dict) and set(body) == {"result"}:  # allowance "token-expired-body"
+            _raise(_schema_problems(_EXPIRED_TOKEN, body), f"{where} response")
+            return operation
         key = next((k for k in (str(status), f"{status // 100}XX", "default") if k in operation.responses), None)
         if key is None:
             if status >= 400:  # allowance "undocumented-errors"
@@ -193,10 +204,15 @@ class OpenApiContract:
         schema = operation.responses[key]
         if schema is None:
             return operation  # documented without content: any body will do
+        problems = []
+        if operation.operation_id in ("getMessagesV3", "getChatsV2") and isinstance(body, dict) and "meta" in body:
+            problems += [f"meta {p}" for p in _schema_problems(_HAS_MORE, body["meta"])]  # "chats-meta"
+            if operation.operation_id == "getMessagesV3":
+                body = {key: value for key, value in body.items() if key != "meta"}
         if (operation.operation_id == "getMessagesV3" and isinstance(body, dict)
                 and set(body) == {"messages"}):  # allowance "messages-envelope"
             body = body["messages"]
-        _raise(_schema_problems(schema, body), f"{where} response")
+        _raise(problems + _schema_problems(schema, body), f"{where} response")
         return operation
 
     @staticmethod

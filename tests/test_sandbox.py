@@ -108,7 +108,7 @@ def test_world_shape():
 
 async def test_big_booking_ids_stay_exact_through_json(http, sandbox):
     big = [(item_id, b) for item_id, bookings in sandbox.world.bookings.items() for b in bookings
-           if b["avito_booking_id"] > 2**53]
+           if b["avito_booking_id"] > 2**53 and b["check_in"] >= str(TODAY)]
     assert big, "the world must hold booking ids above 2^53"
     item_id, booking = big[0]
     response = await http.get(f"/realty/v1/accounts/{sandbox.user_id}/items/{item_id}/bookings",
@@ -322,7 +322,8 @@ async def test_sent_message_is_newest_in_its_chat_and_moves_the_chat_up(http, sa
     oldest = chats[-1]["id"]
     sent = (await http.post(f"/messenger/v1/accounts/{sandbox.user_id}/chats/{oldest}/messages",
                             json={"message": {"text": "Свободно, бронируйте!"}, "type": "text"})).json()
-    messages = (await http.get(f"/messenger/v3/accounts/{sandbox.user_id}/chats/{oldest}/messages/")).json()
+    messages = (await http.get(f"/messenger/v3/accounts/{sandbox.user_id}/chats/{oldest}/messages/")
+                ).json()["messages"]
     assert messages[0]["id"] == sent["id"] and messages[0]["direction"] == "out"
     assert messages[0]["created"] > messages[1]["created"]
     top = (await http.get(chats_path, params={"chat_types": "u2i,u2u", "limit": 1})).json()["chats"][0]
@@ -353,15 +354,21 @@ async def test_helpers_change_the_world_between_syncs(http, sandbox):
     assert read.json() == {"ok": True} and not sandbox.chats[chat_id].unread
     sandbox.add_incoming_message(chat_id, "А можно пораньше заехать?")
     assert sandbox.chats[chat_id].unread
-    messages = (await http.get(f"/messenger/v3/accounts/{uid}/chats/{chat_id}/messages/")).json()
+    messages = (await http.get(f"/messenger/v3/accounts/{uid}/chats/{chat_id}/messages/")).json()["messages"]
     assert messages[0]["content"]["text"] == "А можно пораньше заехать?" and messages[0]["direction"] == "in"
     assert len(messages) == 3
 
 
 async def test_messages_envelope_switch(http, sandbox):
-    chat_id = next(iter(sandbox.chats))
-    path = f"/messenger/v3/accounts/{sandbox.user_id}/chats/{chat_id}/messages/"
+    chat = max(sandbox.chats.values(), key=lambda c: len(c.messages))
+    path = f"/messenger/v3/accounts/{sandbox.user_id}/chats/{chat.id}/messages/"
+    first = (await http.get(path, params={"limit": 1})).json()  # the default: real accounts' envelope
+    assert first["meta"] == {"has_more": True} and len(first["messages"]) == 1
+    last = (await http.get(path, params={"limit": 1, "offset": len(chat.messages) - 1})).json()
+    assert last["meta"] == {"has_more": False} and len(last["messages"]) == 1
+    sandbox.messages_envelope = "array"  # the spec's bare array
     bare = (await http.get(path)).json()
+    assert isinstance(bare, list) and bare[0] == first["messages"][0]
     sandbox.messages_envelope = "object"
     assert (await http.get(path)).json() == {"messages": bare}
     with pytest.raises(ValueError, match="messages_envelope"):
@@ -448,3 +455,343 @@ def test_serve_forever_prints_hints_and_stops_on_ctrl_c(monkeypatch):
     custom = io.StringIO()
     serve_forever(Sandbox(seed=1, today=TODAY, n_chats=1, client_secret="s3cret"), port=0, stream=custom)
     assert "s3cret" not in custom.getvalue()
+
+
+# ---- switches: the variants real accounts send (REAL-WORLD.md) -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def contract():
+    from tests.openapi_contract import default_spec_dir, load_contract
+
+    if not default_spec_dir().is_dir():
+        pytest.skip("no Avito OpenAPI specs")
+    return load_contract()
+
+
+def checked(contract, response: httpx.Response) -> httpx.Response:
+    """``response`` after checking its body against the spec's shape for its status."""
+    contract.validate_response(response.request.method, response.request.url.path, response.status_code,
+                               response.json() if response.content else None)
+    return response
+
+
+def messenger_calls(uid: int, chat_id: str) -> list[tuple[str, str, dict | None]]:
+    base = f"/messenger/v1/accounts/{uid}/chats/{chat_id}"
+    return [("GET", f"/messenger/v2/accounts/{uid}/chats", None),
+            ("GET", f"/messenger/v2/accounts/{uid}/chats/{chat_id}", None),
+            ("GET", f"/messenger/v3/accounts/{uid}/chats/{chat_id}/messages/", None),
+            ("POST", f"{base}/messages", {"message": {"text": "Здравствуйте"}, "type": "text"}),
+            ("POST", f"{base}/read", None)]
+
+
+async def test_without_the_messenger_subscription_every_messenger_call_is_402(http, sandbox, contract):
+    sandbox.messenger_subscription = False
+    chat = next(iter(sandbox.chats.values()))
+    before = len(chat.messages)
+    for method, path, body in messenger_calls(sandbox.user_id, chat.id):
+        response = checked(contract, await http.request(method, path, json=body))
+        assert response.status_code == 402, path
+        assert response.json() == {"error": {"code": 402,
+                                             "message": "не подключена платная подписка на API мессенджера"}}
+    assert len(chat.messages) == before  # nothing was sent
+    assert checked(contract, await http.get("/core/v1/items")).status_code == 200  # listings still answer
+    sandbox.messenger_subscription = True
+    assert (await http.get(f"/messenger/v2/accounts/{sandbox.user_id}/chats")).status_code == 200
+
+
+@pytest.mark.parametrize(("answer", "status"), [("result", 403), ("result_200", 200)])
+async def test_expired_token_answers_the_result_body_real_accounts_see(http, sandbox, contract, answer, status):
+    expired_body = {"result": {"status": False, "message": "access token expired"}}
+    spec = checked(contract, await http.get("/core/v1/accounts/self", headers={"Authorization": "Bearer nope"}))
+    assert spec.status_code == 403 and spec.json() == {"error": {"code": 403, "message": "token expired or invalid"}}
+    sandbox.expired_token_answer = answer
+    sandbox.expire_tokens()
+    for path in ("/core/v1/accounts/self", "/core/v1/items", f"/messenger/v2/accounts/{sandbox.user_id}/chats"):
+        response = await http.get(path)
+        assert (response.status_code, response.json()) == (status, expired_body), path
+        if status == 403:
+            checked(contract, response)
+    unknown = await http.get("/core/v1/items", headers={"Authorization": "Bearer nope"})
+    assert (unknown.status_code, unknown.json()) == (status, expired_body)
+    assert (await http.get("/core/v1/items", headers={"Authorization": ""})).status_code == 401  # none at all
+    await authorized(http)
+    assert (await http.get("/core/v1/accounts/self")).status_code == 200
+
+
+async def test_chats_carry_meta_has_more_by_default(http, sandbox, contract):
+    path = f"/messenger/v2/accounts/{sandbox.user_id}/chats"
+    params = {"chat_types": "u2i,u2u", "limit": 20}
+    first = checked(contract, await http.get(path, params=params)).json()
+    assert len(first["chats"]) == 20 and first["meta"] == {"has_more": True}
+    last = checked(contract, await http.get(path, params={**params, "offset": 20})).json()
+    assert len(last["chats"]) == 10 and last["meta"] == {"has_more": False}
+    sandbox.chats_meta = False
+    assert set((await http.get(path, params=params)).json()) == {"chats"}
+
+
+async def test_account_limit_answers_a_bare_429_over_a_rolling_minute(http, sandbox, clock):
+    sandbox.account_limit_per_minute = 10
+    sandbox.enforce_rate_limits = False
+    for _ in range(5):
+        assert (await http.get("/core/v1/accounts/self")).status_code == 200
+    clock.advance(30)
+    for _ in range(5):
+        assert (await http.get("/core/v1/items")).status_code == 200
+    sandbox.queue_fault("503", path_contains="/self")
+    limited = await http.get("/core/v1/accounts/self")
+    assert limited.status_code == 429
+    assert set(limited.headers) == {"content-length"}  # no X-RateLimit-*, no Retry-After, nothing
+    assert limited.json() == {"error": {"code": 429, "message": "Too Many Requests"}}
+    assert (await http.post("/token", data=TOKEN_FORM)).status_code == 429  # every request counts, /token too
+    sandbox.account_limit_body = "message"
+    assert (await http.get("/core/v1/items")).json() == {"message": "API rate limit exceeded"}
+    sandbox.account_limit_body = "empty"
+    assert (await http.get("/core/v1/items")).content == b""
+    clock.advance(30)  # the first five leave the window; refused requests never entered it
+    assert (await http.get("/core/v1/accounts/self")).status_code == 503  # the queued fault waited its turn
+    for _ in range(4):
+        assert (await http.get("/core/v1/accounts/self")).status_code == 200
+    assert (await http.get("/core/v1/accounts/self")).status_code == 429
+    sandbox.reset_rate_limits()
+    assert (await http.get("/core/v1/accounts/self")).status_code == 200
+    sandbox.account_limit_per_minute = None
+    assert all([(await http.get("/core/v1/items")).status_code == 200 for _ in range(20)])
+
+
+def test_account_limit_is_cheap_over_a_thousand_requests(sandbox, clock):
+    sandbox.account_limit_per_minute = 100
+    sandbox.enforce_rate_limits = False
+    form = f"grant_type=client_credentials&client_id={SANDBOX_CLIENT_ID}&client_secret={SANDBOX_CLIENT_SECRET}"
+    token = sandbox.handle("POST", "/token", "", {"Content-Type": "application/x-www-form-urlencoded"},
+                           form.encode()).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    started = time.perf_counter()
+    answers = []
+    for _ in range(1000):
+        answers.append(sandbox.handle("GET", "/core/v1/accounts/self", "", headers))
+        clock.advance(0.1)  # 600 a minute asked for over 100 s, 100 a minute allowed
+    elapsed = time.perf_counter() - started
+    # 100 in the first 10 s (the token took one), then none until they leave the window at 60 s
+    assert 195 <= [a.status for a in answers].count(200) <= 200
+    assert all(a.headers == {} for a in answers if a.status == 429)
+    assert elapsed < 1.0, f"1000 limited requests took {elapsed:.2f}s"
+
+
+async def test_bookings_window_by_check_in_leaves_out_a_stay_under_way(http, sandbox):
+    item_id = sandbox.items[0].id
+    sandbox.world.bookings[item_id] = []
+    under_way = sandbox.add_booking(item_id, TODAY - timedelta(days=2), TODAY + timedelta(days=3))
+    coming = sandbox.add_booking(item_id, TODAY + timedelta(days=5), TODAY + timedelta(days=7))
+    path = f"/realty/v1/accounts/{sandbox.user_id}/items/{item_id}/bookings"
+    window = {"date_start": str(TODAY), "date_end": str(TODAY + timedelta(days=30))}
+    ids = [b["avito_booking_id"] for b in (await http.get(path, params=window)).json()["bookings"]]
+    assert ids == [under_way["avito_booking_id"], coming["avito_booking_id"]]  # default: overlap
+    sandbox.bookings_window = "check_in"
+    ids = [b["avito_booking_id"] for b in (await http.get(path, params=window)).json()["bookings"]]
+    assert ids == [coming["avito_booking_id"]]
+
+
+async def test_past_bookings_read_is_422_with_fields_by_default(http, sandbox, contract):
+    item_id = sandbox.items[0].id
+    path = f"/realty/v1/accounts/{sandbox.user_id}/items/{item_id}/bookings"
+    past = {"date_start": str(TODAY - timedelta(days=1)), "date_end": str(TODAY + timedelta(days=1))}
+    refused = checked(contract, await http.get(path, params=past))
+    assert refused.status_code == 422
+    assert set(refused.json()["error"]) == {"code", "message", "fields"}
+    assert set(refused.json()["error"]["fields"]) == {"date_start"}
+    sandbox.refuse_past_bookings_read = False
+    assert (await http.get(path, params=past)).status_code == 200
+
+
+async def test_some_bookings_come_without_an_id_and_big_ids_stay_exact(http, sandbox, contract):
+    sandbox.refuse_past_bookings_read = False
+    sandbox.bookings_without_id_share = 0.3
+    window = {"date_start": str(TODAY - timedelta(days=365)), "date_end": str(TODAY + timedelta(days=365)),
+              "with_unpaid": "true"}
+    served = []
+    for item in sandbox.items:
+        response = await http.get(f"/realty/v1/accounts/{sandbox.user_id}/items/{item.id}/bookings",
+                                  params=window)
+        served += checked(contract, response).json()["bookings"]
+    without = [b for b in served if "avito_booking_id" not in b]
+    assert 0.2 < len(without) / len(served) < 0.4
+    kept = {b["avito_booking_id"] for b in served if "avito_booking_id" in b}
+    assert any(i > 2**53 for i in kept) and all(isinstance(i, int) for i in kept)
+    world = {b["avito_booking_id"] for item in sandbox.items for b in sandbox.bookings(item.id)}
+    assert kept <= world  # exact, not rounded through a float
+    path = f"/realty/v1/accounts/{sandbox.user_id}/items/{sandbox.items[0].id}/bookings"
+    first, again = [(await http.get(path, params=window)).json()["bookings"] for _ in range(2)]
+    assert first == again  # the same bookings lack their id on every read
+
+
+async def test_a_block_over_paid_bookings_lists_the_conflicts(http, sandbox, contract):
+    item_id, booking = future_paid_booking(sandbox)
+    path = f"/core/v1/accounts/{sandbox.user_id}/items/{item_id}/bookings"
+    start = date.fromisoformat(booking["check_in"]) - timedelta(days=1)
+    end = date.fromisoformat(booking["check_out"])
+    response = checked(contract, await http.post(path, json={"bookings": [block(start, end)]}))
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == 409 and str(booking["avito_booking_id"]) in error["message"]
+    paid = [{"avito_booking_id": b["avito_booking_id"], "check_in": b["check_in"], "check_out": b["check_out"]}
+            for b in sandbox.bookings(item_id)
+            if b["status"] == "active" and b["check_in"] < str(end) and b["check_out"] > str(start)]
+    assert error["conflicts"] == [{"interval": {"date_start": str(start), "date_end": str(end)}, "bookings": paid}]
+    sandbox.block_conflicts = False
+    plain = checked(contract, await http.post(path, json={"bookings": [block(start, end)]}))
+    assert plain.status_code == 409 and set(plain.json()["error"]) == {"code", "message"}
+
+
+def night_range(start: date, nights: int) -> set[date]:
+    return {start + timedelta(days=offset) for offset in range(nights)}
+
+
+@pytest.mark.parametrize("mode", ["replace", "merge"])
+async def test_effective_calendar_after_block_open_block_again(http, sandbox, mode):
+    """What a guest sees after a host blocks A, opens A and blocks B, the way avito_kit's actions push it:
+    blocks as the listing's full set, and opening through the year's availability intervals too."""
+    sandbox.calendar_post = mode
+    item_id = sandbox.items[0].id
+    sandbox.world.bookings[item_id] = []
+    paid = sandbox.add_booking(item_id, TODAY + timedelta(days=40), TODAY + timedelta(days=43))
+    booked = night_range(TODAY + timedelta(days=40), 3)
+    assert sandbox.closed_nights(item_id) == booked  # nothing pushed: only the paid stay
+    blocks = f"/core/v1/accounts/{sandbox.user_id}/items/{item_id}/bookings"
+    a_start, b_start = TODAY + timedelta(days=10), TODAY + timedelta(days=20)
+    a, b = block(a_start, a_start + timedelta(days=3)), block(b_start, b_start + timedelta(days=2))
+    year_end = TODAY + timedelta(days=365)
+
+    assert (await http.post(blocks, json={"bookings": [a]})).status_code == 200
+    assert sandbox.closed_nights(item_id) == booked | night_range(a_start, 3)
+
+    assert (await http.post(blocks, json={"bookings": []})).status_code == 200  # open A: the set without it
+    free = [{"date_start": str(TODAY), "date_end": paid["check_in"], "open": 1},
+            {"date_start": paid["check_out"], "date_end": str(year_end), "open": 1}]
+    assert (await http.post("/realty/v1/items/intervals", json={"item_id": item_id, "intervals": free})
+            ).status_code == 200
+    assert sandbox.closed_nights(item_id) == booked
+
+    assert (await http.post(blocks, json={"bookings": [b]})).status_code == 200
+    assert sandbox.closed_nights(item_id) == booked | night_range(b_start, 2)
+    pushed = [x["date_start"] for x in sandbox.blocks[item_id]]
+    assert pushed == ([str(b_start)] if mode == "replace" else [str(a_start), str(b_start)])
+
+
+async def test_under_merge_a_blocks_push_never_reopens(http, sandbox):
+    item_id = sandbox.items[0].id
+    sandbox.world.bookings[item_id] = []
+    path = f"/core/v1/accounts/{sandbox.user_id}/items/{item_id}/bookings"
+    first = block(TODAY + timedelta(days=3), TODAY + timedelta(days=5))
+    second = block(TODAY + timedelta(days=4), TODAY + timedelta(days=7))  # overlaps the first: merged
+    sandbox.calendar_post = "merge"
+    for pushed in ([first], [second], []):
+        assert (await http.post(path, json={"bookings": pushed})).status_code == 200
+    assert sandbox.closed_nights(item_id) == night_range(TODAY + timedelta(days=3), 4)
+    sandbox.calendar_post = "replace"
+    assert (await http.post(path, json={"bookings": []})).status_code == 200
+    assert sandbox.closed_nights(item_id) == set()
+    # an intervals push closes what it leaves out of the coming year, and nothing beyond it
+    body = {"item_id": item_id, "intervals": [{"date_start": str(TODAY + timedelta(days=1)),
+                                               "date_end": str(TODAY + timedelta(days=400)), "open": 1}]}
+    assert (await http.post("/realty/v1/items/intervals", json=body)).status_code == 200
+    assert sandbox.closed_nights(item_id) == {TODAY}
+
+
+async def test_unknown_route_answers_the_gateway_body_and_status_all_is_400(http, sandbox):
+    for method, path in (("GET", "/core/v2/items"), ("POST", "/core/v1/items"), ("GET", "/nope")):
+        response = await http.request(method, path)
+        assert (response.status_code, response.json()) == (404, {"message": "no Route matched with those values"})
+        assert sandbox.requests[-1].operation is None and sandbox.requests[-1].status == 404
+    everything = await http.get("/core/v1/items", params={"status": "all"})
+    assert everything.status_code == 400
+    assert everything.json()["code"] == "bad_request" and "unknown status 'all'" in everything.json()["message"]
+    assert "active, removed, old, blocked, rejected" in everything.json()["message"]
+
+
+async def test_queued_faults_reach_token_and_account_self(sandbox):
+    async with httpx.AsyncClient(transport=sandbox.transport(), base_url=BASE_URL) as http:
+        sandbox.queue_fault("503", path_contains="/token")
+        sandbox.queue_fault("429", path_contains="/core/v1/accounts/self", retry_after=2)
+        sandbox.queue_fault("refuse", path_contains="/token")
+        refused_token = await http.post("/token", data=TOKEN_FORM)
+        assert refused_token.status_code == 503 and refused_token.json()["error"] == "server_error"
+        with pytest.raises(httpx.ConnectError):
+            await http.post("/token", data=TOKEN_FORM)
+        await authorized(http)
+        limited = await http.get("/core/v1/accounts/self")
+        assert limited.status_code == 429 and limited.headers["Retry-After"] == "2"
+        assert (await http.get("/core/v1/accounts/self")).status_code == 200
+        assert [r.operation for r in sandbox.requests if r.fault] == ["getAccessToken", "getAccessToken",
+                                                                      "getUserInfoSelf"]
+
+
+# ---- setting switches -----------------------------------------------------------------------------------
+
+
+def test_switches_are_checked_by_name_and_type(sandbox):
+    from avito_kit.sandbox import Switches
+
+    limited = Sandbox(seed=1, today=TODAY, n_chats=1, account_limit_per_minute=100)
+    assert limited.switches.account_limit_per_minute == limited.account_limit_per_minute == 100
+    for bad in ({"messenger_subscription": "no"}, {"calendar_post": "append"}, {"error_rate": 1.5},
+                {"account_limit_per_minute": 0}, {"messages_enveloppe": "array"}):
+        with pytest.raises(ValueError, match="sandbox switch"):
+            Sandbox(seed=1, today=TODAY, n_chats=1, **bad)
+    with pytest.raises(ValueError, match="calendar_post must be one of replace, merge"):
+        sandbox.calendar_post = "append"
+    sandbox.switches.calendar_post = "merge"
+    assert sandbox.calendar_post == "merge"
+    assert Switches().messages_envelope == "meta" and Switches().refuse_past_bookings_read is True
+
+
+def test_switches_from_the_environment(monkeypatch):
+    from avito_kit.sandbox import SWITCHES_ENV, parse_switches, sandbox_from_env
+    from avito_kit.session import open_client
+
+    assert parse_switches(" messenger_subscription=false, messages_envelope=array,account_limit_per_minute=100,"
+                          "error_rate=0.1,account_limit_per_minute=none") == {
+        "messenger_subscription": False, "messages_envelope": "array", "account_limit_per_minute": None,
+        "error_rate": 0.1}
+    for bad, message in (("nope=1", "unknown sandbox switch 'nope'"), ("chats_meta", "is not name=value"),
+                         ("chats_meta=maybe", "chats_meta must be true or false"),
+                         ("account_limit_per_minute=ten", "positive integer or none")):
+        with pytest.raises(ValueError, match=message) as raised:
+            parse_switches(bad)
+        assert str(raised.value).startswith(f"{SWITCHES_ENV}: ") and "\n" not in str(raised.value)
+
+    monkeypatch.setenv(SWITCHES_ENV, "messenger_subscription=false,calendar_post=merge")
+    assert sandbox_from_env(seed=2, today=TODAY, n_chats=1).calendar_post == "merge"
+    monkeypatch.setenv("AVITO_CLIENT_ID", "")
+    monkeypatch.setenv("AVITO_CLIENT_SECRET", "")
+    client = open_client()
+    assert client.sandbox.messenger_subscription is False and client.sandbox.calendar_post == "merge"
+
+
+def test_cli_sandbox_refuses_a_bad_switch_in_one_line(monkeypatch, capsys, tmp_path):
+    from avito_kit.cli import main
+
+    monkeypatch.setenv("AVITO_KIT_SANDBOX_SWITCHES", "messages_envelope=xml")
+    assert main(["sandbox", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "messages_envelope must be one of meta, object, array" in err
+    monkeypatch.setenv("AVITO_KIT_SANDBOX_SWITCHES", "calendar_post=append")
+    assert main(["--sandbox", "--db", str(tmp_path / "a.duckdb"), "sync"]) == 2  # the --sandbox client too
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "calendar_post must be one of replace, merge" in err
+    assert not (tmp_path / "a.duckdb").exists()
+
+
+def test_the_core_imports_none_of_its_adapters():
+    import ast
+    from pathlib import Path
+
+    import avito_kit.sandbox as package
+
+    folder = Path(package.__file__).parent
+    for module in sorted(folder.glob("*.py")):
+        if module.stem in ("__init__", "server", "transport"):
+            continue
+        imported = {node.module for node in ast.walk(ast.parse(module.read_text(encoding="utf-8")))
+                    if isinstance(node, ast.ImportFrom) and node.module}
+        assert not imported & {"server", "transport"}, module.name

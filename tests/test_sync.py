@@ -124,7 +124,7 @@ def assert_consistent(store: Store) -> None:
 
 
 def test_sync_reads_every_kind_of_data_and_only_reads(tmp_path):
-    sandbox = Sandbox(seed=3, n_chats=N_CHATS)
+    sandbox = Sandbox(seed=3, n_chats=N_CHATS, refuse_past_bookings_read=False)  # the whole window is served
     unread_before = {c.id: c.unread for c in sandbox.chats.values()}
     in_flight, peak = 0, 0
 
@@ -187,7 +187,7 @@ async def test_bookings_of_a_listing_page_are_read_while_the_next_page_is_on_its
     """Hundreds of listings come in pages of 99 with no total: the first page's bookings must not wait for
     the last page."""
     latency = 0.1
-    sandbox = Sandbox(seed=5, n_items=199, n_chats=2)  # pages of 99, 99 and 1
+    sandbox = Sandbox(seed=5, n_items=199, n_chats=2, refuse_past_bookings_read=False)  # pages of 99, 99 and 1
     transport = sandbox.transport(latency=latency)
     auth = AvitoAuth(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=SANDBOX_BASE_URL, transport=transport,
                      cache_path=tmp_path / "token.json")
@@ -265,7 +265,7 @@ async def test_a_second_sync_changes_nothing_and_asks_less(tmp_path):
 
 
 async def test_bookings_and_stats_read_minutes_ago_are_kept_until_they_age(tmp_path):
-    sandbox = Sandbox(seed=6, n_chats=3)
+    sandbox = Sandbox(seed=6, n_chats=3, refuse_past_bookings_read=False)  # one read per listing, no 422 first
     store = Store(tmp_path / "a.duckdb")
     await sync_with(sandbox, store, max_age=DEFAULT_MAX_AGE)
     listings = len(sandbox.items)
@@ -291,7 +291,7 @@ async def test_bookings_and_stats_read_minutes_ago_are_kept_until_they_age(tmp_p
 
 
 async def test_cancelled_and_vanished_bookings_keep_their_rows_and_history(tmp_path):
-    sandbox = Sandbox(seed=7, n_chats=2)
+    sandbox = Sandbox(seed=7, n_chats=2, refuse_past_bookings_read=False)  # past stays are read again
     store = Store(tmp_path / "a.duckdb")
     await sync_with(sandbox, store)
     paid = [(i.id, b) for i in sandbox.items for b in sandbox.bookings(i.id) if b["status"] == "active"]
@@ -314,7 +314,7 @@ async def test_cancelled_and_vanished_bookings_keep_their_rows_and_history(tmp_p
 
 async def test_when_avito_refuses_past_dates_bookings_are_read_from_today(tmp_path):
     store = Store(tmp_path / "a.duckdb")
-    await sync_with(Sandbox(seed=8, n_chats=2), store)  # history read while Avito still allowed it
+    await sync_with(Sandbox(seed=8, n_chats=2, refuse_past_bookings_read=False), store)  # history, once allowed
     history = store.bookings()
     sandbox = Sandbox(seed=8, n_chats=2, refuse_past_bookings_read=True)
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from ..dates import avito_today
+
 __all__ = ["Account", "Chat", "Item", "World", "generate_world"]
 
 # The first integer a float (IEEE double) cannot represent: booking ids from here on must stay ints.
@@ -246,7 +248,7 @@ def generate_world(
 ) -> World:
     """Draw a deterministic world: ``n_items`` apartments, a year of bookings each side of ``today``,
     ``n_chats`` chats of ``messages_per_chat`` messages (1-40 at random when None) and daily stats."""
-    today = today or date.today()
+    today = today or avito_today()
     rng = random.Random(seed)
     anchor = int(datetime.combine(today, time(9, 0), tzinfo=UTC).timestamp())
     account = _draw_account(rng)

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["FAULT_KINDS", "FaultPlan", "QueuedFault", "RateLimiter"]
+__all__ = ["FAULT_KINDS", "AccountLimiter", "FaultPlan", "QueuedFault", "RateLimiter"]
 
 FAULT_KINDS = frozenset({"500", "502", "503", "429", "refuse", "drop", "expire_token"})
 WINDOW_SECONDS = 60.0
@@ -85,6 +85,31 @@ class RateLimiter:
             return False, limit, 0, max(1, math.ceil(calls[0] + WINDOW_SECONDS - now))
         calls.append(now)
         return True, limit, limit - len(calls), None
+
+    def reset(self) -> None:
+        self._calls.clear()
+
+
+class AccountLimiter:
+    """An account-wide limit over every request in a rolling minute: Avito's bare 429 (REAL-WORLD.md).
+
+    A deque of the times of allowed requests; each check drops the ones older than a minute, so a call is
+    amortised O(1) however many requests a bench sends. Refused requests do not count.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._calls: deque[float] = deque()
+
+    def allow(self, limit: int) -> bool:
+        now = self._clock()
+        calls = self._calls
+        while calls and calls[0] <= now - WINDOW_SECONDS:
+            calls.popleft()
+        if len(calls) >= limit:
+            return False
+        calls.append(now)
+        return True
 
     def reset(self) -> None:
         self._calls.clear()

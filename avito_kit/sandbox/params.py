@@ -31,11 +31,13 @@ _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 class Reject(Exception):
     """A request refused with an HTTP error; rendered in the error shape of the endpoint's family."""
 
-    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None, *,
+                 extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.fields = fields
+        self.extra = extra or {}  # further keys of the error object, e.g. a 409's "conflicts"
 
 
 def is_int(value: Any) -> bool:

@@ -17,10 +17,10 @@ import traceback
 from http import HTTPStatus
 from typing import TYPE_CHECKING, TextIO
 
-from .app import SandboxResponse
+from .responses import SandboxResponse
 
 if TYPE_CHECKING:
-    from .app import Sandbox
+    from .app import SandboxApp
 
 __all__ = ["SandboxServer", "serve_forever"]
 
@@ -83,7 +83,7 @@ class SandboxServer:
     ...     httpx.get(server.base_url + "/core/v1/items")
     """
 
-    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0) -> None:
+    def __init__(self, sandbox: SandboxApp, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0) -> None:
         self.sandbox = sandbox
         self.latency = latency
         self._loop = asyncio.new_event_loop()
@@ -164,7 +164,7 @@ class SandboxServer:
             writer.close()
 
 
-def serve_forever(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8765, latency: float = 0.0,
+def serve_forever(sandbox: SandboxApp, host: str = "127.0.0.1", port: int = 8765, latency: float = 0.0,
                   stream: TextIO | None = None) -> None:
     """Serve ``sandbox`` until Ctrl-C, after printing its base URL and the environment that points
     avito_kit at it (the sandbox's credentials are public constants, not secrets)."""

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
-    from .app import Sandbox, SandboxResponse
+    from .app import SandboxApp
+    from .responses import SandboxResponse
 
 __all__ = ["SandboxTransport"]
 
@@ -30,7 +31,7 @@ class SandboxTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
     The transport also works with a synchronous ``httpx.Client``, where the latency uses ``time.sleep``.
     """
 
-    def __init__(self, sandbox: Sandbox, latency: float = 0.0,
+    def __init__(self, sandbox: SandboxApp, latency: float = 0.0,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         self.sandbox = sandbox
         self.latency = latency
