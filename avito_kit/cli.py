@@ -121,15 +121,16 @@ def _client(args: argparse.Namespace):
     from .client import AvitoApiClient
     from .session import open_client
 
-    if args.sandbox:
+    if args.sandbox:  # even with credentials set
         return open_client(sandbox=_sandbox())
     return AvitoApiClient(AvitoAuth(base_url=args.base_url))  # missing credentials: one line, exit 2
 
 
 def _sandbox():
     from .sandbox import sandbox_from_env
+    from .session import EMBEDDED_SWITCHES
 
-    return sandbox_from_env()
+    return sandbox_from_env(**EMBEDDED_SWITCHES)
 
 
 def _db_path(args: argparse.Namespace) -> Path:
@@ -171,8 +172,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "sandbox":
         from .sandbox import sandbox_from_env, serve_forever
+        from .session import EMBEDDED_SWITCHES
 
-        serve_forever(sandbox_from_env(seed=args.seed), host=args.host, port=args.port, latency=args.latency)
+        sandbox = sandbox_from_env(seed=args.seed, **EMBEDDED_SWITCHES)
+        serve_forever(sandbox, host=args.host, port=args.port, latency=args.latency)
         return EXIT_OK
     raise AssertionError(f"unhandled command {args.command}")
 
