@@ -28,7 +28,7 @@ from avito_kit.limits import RetryPolicy
 from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
 from avito_kit.session import SANDBOX_BASE_URL, open_client
 from avito_kit.store import Store
-from avito_kit.sync import DEFAULT_MAX_AGE, STATS_DAYS_BACK, STATS_ROWS_SQL, sync, sync_now
+from avito_kit.sync import DEFAULT_MAX_AGE, STATS_DAYS_BACK, sync, sync_now
 
 from .fakes import FakeClock
 
@@ -358,30 +358,6 @@ async def test_stats_cover_at_most_270_days_and_missing_days_are_zero(tmp_path):
     short = Store(tmp_path / "short.duckdb")
     await sync_with(sandbox, short, date_from=TODAY - dt.timedelta(days=10), date_to=TODAY + dt.timedelta(days=5))
     assert len(short.item_stats()) == len(sandbox.items) * 11
-
-
-def test_a_stats_answer_becomes_one_row_per_listing_and_day(tmp_path):
-    """Days left out are zeros; days outside the window, listings not asked for and repeated days are dropped;
-    a missing or null counter is zero; a date with a time is read as its day; ids above 2^53 stay exact."""
-    big = 2**60 + 1
-    body = json.dumps({"result": {"items": [
-        {"itemId": 7, "stats": [{"date": "2026-05-01", "uniqViews": 5, "uniqContacts": 1, "uniqFavorites": 2},
-                                {"date": "2026-05-03T00:00:00+03:00", "uniqViews": 9, "uniqContacts": None},
-                                {"date": "2026-05-03", "uniqViews": 9},
-                                {"date": "2026-04-30", "uniqViews": 100}]},
-        {"itemId": 8, "stats": [{"date": "2026-05-02", "uniqViews": 1}]},
-        {"itemId": big, "stats": []},
-    ]}})
-    store = Store(tmp_path / "a.duckdb")
-    frame = store.query(STATS_ROWS_SQL, {"body": body, "listings": [big, 7], "first": dt.date(2026, 5, 1),
-                                         "last": dt.date(2026, 5, 3)})
-    assert [int(i) for i in frame.item_id] == [big] * 3 + [7] * 3
-    assert [d.isoformat() for d in frame.date.dt.date] == ["2026-05-01", "2026-05-02", "2026-05-03"] * 2
-    assert frame[["uniq_views", "uniq_contacts", "uniq_favorites"]].values.tolist() == [
-        [0, 0, 0], [0, 0, 0], [0, 0, 0], [5, 1, 2], [0, 0, 0], [9, 0, 0]]
-    empty = store.query(STATS_ROWS_SQL, {"body": "{}", "listings": [7], "first": dt.date(2026, 5, 1),
-                                         "last": dt.date(2026, 5, 1)})
-    assert empty[["uniq_views", "uniq_contacts", "uniq_favorites"]].values.tolist() == [[0, 0, 0]]
 
 
 # -- faults and crashes ---------------------------------------------------------------------------------------
