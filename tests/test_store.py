@@ -262,6 +262,29 @@ def test_vanished_booking_is_marked_once_and_kept(store):
     assert store.booking_events().event.tolist()[-1] == "reappeared"
 
 
+def test_a_stay_under_way_before_the_window_is_never_vanished(store):
+    """Only a booking checking in inside the window read must be in Avito's answer (REAL-WORLD.md)."""
+    store.upsert_bookings(booking_rows({}, {"booking_id": 1002, "check_in": "2025-06-29", "check_out": "2025-07-03"}),
+                          USER, T0)
+    assert store.booking_ids_checking_in(USER, [ITEM], "2025-07-01", "2025-08-01") == {ITEM: {1001}}
+    assert store.mark_vanished_bookings(USER, ITEM, "2025-07-01", "2025-08-01", [], observed_at=T1) == 1
+    assert store.bookings().set_index("booking_id").vanished_at.notna().to_dict() == {1002: False, 1001: True}
+    assert store.booking_ids_checking_in(USER, [ITEM], "2025-06-01", "2025-08-01") == {ITEM: {1002}}
+
+
+def test_active_bookings_are_those_a_block_must_not_cover(store):
+    store.upsert_bookings(booking_rows({}, {"booking_id": 2**63, "check_in": "2025-07-10", "check_out": "2025-07-12"},
+                                       {"booking_id": 1003, "check_in": "2025-07-05", "status": "canceled",
+                                        "check_out": "2025-07-07"}), USER, T0)
+    found = store.active_bookings(ITEM, "2025-07-03", "2025-07-11")
+    assert [int(b) for b in found.booking_id] == [1001, 2**63]
+    assert list(found.columns) == ["booking_id", "check_in", "check_out", "guest_name"]
+    assert store.active_bookings(ITEM, "2025-07-04", "2025-07-10").empty  # check-out and check-in days are free
+    assert not store.has_item(ITEM)
+    store.upsert_items(pd.DataFrame({"item_id": [ITEM]}), USER)
+    assert store.has_item(ITEM)
+
+
 def test_a_booking_seen_in_this_run_is_not_vanished_by_another_window(store):
     store.upsert_bookings(booking_rows({}), USER, T1)
     assert store.mark_vanished_bookings(USER, ITEM, "2025-07-02", "2025-09-01", [], observed_at=T1) == 0
