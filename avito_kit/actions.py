@@ -4,6 +4,9 @@ Each write is planned first (a ``Plan`` a person can read and confirm, computed 
 sent), then applied: an audit row is written as ``pending`` before sending and completed with the outcome, and
 local tables change only when Avito accepted. Used by the CLI and the widgets alike.
 
+Avito's day is Moscow's: "today" (what is past, where the coming year starts) is ``avito_today(clock)`` unless
+a caller passes ``today``.
+
 Calendar rules (short-term-rent.json): Avito keeps no calendar we can read back, so the store keeps the host's
 manual blocks. A block push carries the listing's full set of current and future blocks (replace or merge is not
 documented); an availability push is the whole coming year (every date left out is closed).
@@ -20,9 +23,10 @@ import pandas as pd
 from .charts import format_date, plural
 from .checks import check_chat_id, check_id, check_range, check_text
 from .client import AvitoApiClient
+from .dates import Clock, avito_today, utc_now
 from .errors import AvitoConflict, AvitoTransportError
+from .rows import message_row, messages_frame
 from .store import Store
-from .sync import message_row, messages_frame
 
 __all__ = ["AVAILABILITY_DAYS", "Plan", "apply_plan", "mark_read", "plan_block", "plan_open", "send_reply"]
 
@@ -74,10 +78,10 @@ class Plan:
 
 
 def plan_block(store: Store, item_id: int, date_from, date_to, comment: str | None = None,
-               today: dt.date | None = None) -> Plan:
+               today: dt.date | None = None, *, clock: Clock | None = None) -> Plan:
     """Close nights ``date_from`` <= night < ``date_to``: merged into the listing's blocks; refused (with
     ``conflicts`` filled) when an active booking overlaps the range."""
-    item_id, first, last, today = _checked(store, item_id, date_from, date_to, today)
+    item_id, first, last, today = _checked(store, item_id, date_from, date_to, today or avito_today(clock))
     blocks = _merge([*_blocks(store, item_id), {"date_start": first, "date_end": last, "comment": comment}])
     plan = Plan("block", item_id, first, last, blocks, _push_set(blocks, today))
     # Only the nights pushed can clash: past ones are kept locally but never sent (Avito refuses the past).
@@ -85,10 +89,11 @@ def plan_block(store: Store, item_id: int, date_from, date_to, comment: str | No
     return plan
 
 
-def plan_open(store: Store, item_id: int, date_from, date_to, today: dt.date | None = None) -> Plan:
+def plan_open(store: Store, item_id: int, date_from, date_to, today: dt.date | None = None, *,
+              clock: Clock | None = None) -> Plan:
     """Open nights ``date_from`` <= night < ``date_to``: subtracted from the blocks (splitting one if needed),
-    then every free range of the coming year pushed as the listing's availability."""
-    item_id, first, last, today = _checked(store, item_id, date_from, date_to, today)
+    then every free range of the coming year (from Avito's today) pushed as the listing's availability."""
+    item_id, first, last, today = _checked(store, item_id, date_from, date_to, today or avito_today(clock))
     blocks = _subtract(_blocks(store, item_id), first, last)
     busy = [(b["date_start"], b["date_end"]) for b in blocks]
     busy += [(b["check_in"], b["check_out"]) for b in _active_bookings(store, item_id, today,
@@ -107,7 +112,7 @@ async def apply_plan(client: AvitoApiClient, store: Store, plan: Plan) -> str:
     payload = {"bookings": plan.bookings_payload, "intervals": plan.availability_payload}
     audit_id = store.audit_begin(f"calendar_{plan.action}", str(plan.item_id), payload)
     try:
-        await client.update_item_bookings(plan.item_id, plan.bookings_payload)
+        await client.update_item_bookings(item_id=plan.item_id, bookings_payload=plan.bookings_payload)
     except AvitoConflict as exc:
         store.audit_finish(audit_id, "refused", str(exc))
         raise
@@ -118,7 +123,7 @@ async def apply_plan(client: AvitoApiClient, store: Store, plan: Plan) -> str:
     store.replace_calendar_blocks(user_id, plan.item_id, _blocks_frame(plan.blocks_after))
     if plan.availability_payload is not None:
         try:
-            await client.update_item_availability(plan.item_id, plan.availability_payload)
+            await client.update_item_availability(item_id=plan.item_id, availability_payload=plan.availability_payload)
         except Exception as exc:
             store.audit_finish(audit_id, "partial", f"blocks pushed; availability failed: {exc}")
             raise
@@ -126,13 +131,14 @@ async def apply_plan(client: AvitoApiClient, store: Store, plan: Plan) -> str:
     return "ok"
 
 
-async def send_reply(client: AvitoApiClient, store: Store, chat_id: str, text: str) -> dict:
+async def send_reply(client: AvitoApiClient, store: Store, chat_id: str, text: str, *,
+                     clock: Clock | None = None) -> dict:
     """Send ``text`` to a chat once (never retried after it may have arrived), keep it in ``messages`` and
     audit it. Returns the message Avito created."""
     chat_id, text = check_chat_id(chat_id), check_text(text)
     audit_id = store.audit_begin("reply", chat_id, {"text": text})
     try:
-        sent = await client.send_message(chat_id, text)
+        sent = await client.send_message(chat_id, text)  # positional: the seed names the text `text_content`
     except AvitoTransportError as exc:
         if exc.reached_server:  # the guest may have it already: say so rather than invite a second send
             store.audit_finish(audit_id, "unknown", f"{exc}; the message may have arrived: check the chat "
@@ -145,41 +151,33 @@ async def send_reply(client: AvitoApiClient, store: Store, chat_id: str, text: s
         raise
     user_id = await client.user_id()
     message = {"direction": "out", "author_id": user_id, "type": "text", "content": {"text": text},
-               "created": int(dt.datetime.now(dt.UTC).timestamp()), **(sent or {})}
+               "created": int(utc_now(clock).replace(tzinfo=dt.UTC).timestamp()), **(sent or {})}
     store.upsert_messages(messages_frame([message_row(chat_id, message, user_id)]), user_id)
     store.audit_finish(audit_id, "ok", json.dumps({"message_id": message.get("id")}))
     return message
 
 
-async def mark_read(client: AvitoApiClient, store: Store, chat_id: str) -> None:
+async def mark_read(client: AvitoApiClient, store: Store, chat_id: str, *, clock: Clock | None = None) -> None:
     """Mark a chat read on Avito (audited as ``mark_read``), then its incoming messages in the store."""
     audit_id = store.audit_begin("mark_read", chat_id)
     try:
-        await client.mark_message_read(chat_id)
+        await client.mark_message_read(chat_id=chat_id)
     except Exception as exc:
         store.audit_finish(audit_id, "failed", str(exc))
         raise
-    user_id = await client.user_id()
-    unread = store.query("SELECT message_id FROM messages WHERE chat_id = ? AND direction = 'in' "
-                         "AND NOT coalesce(is_read, false)", [chat_id])["message_id"].tolist()
-    if unread:
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        store.upsert_messages(pd.DataFrame({"message_id": unread, "chat_id": chat_id, "is_read": True,
-                                            "read_at": [now] * len(unread)}), user_id)
-    store.upsert_chats(pd.DataFrame({"chat_id": [chat_id], "unread": [False]}), user_id)
+    store.mark_chat_read(chat_id, await client.user_id(), utc_now(clock))
     store.audit_finish(audit_id, "ok")
 
 
 # -- pure range arithmetic ------------------------------------------------------------------------------
 
 
-def _checked(store: Store, item_id, date_from, date_to, today) -> tuple[int, dt.date, dt.date, dt.date]:
+def _checked(store: Store, item_id, date_from, date_to, today: dt.date) -> tuple[int, dt.date, dt.date, dt.date]:
     item_id = check_id(item_id, "item_id")
     first, last = check_range(date_from, date_to, ("from", "to"))
-    today = today or dt.date.today()
     if last <= today:
         raise ValueError(f"the range {first} .. {last} is in the past; Avito's calendar starts today ({today})")
-    if store.query("SELECT 1 FROM items WHERE item_id = ?", [item_id]).empty:
+    if not store.has_item(item_id):
         raise ValueError(f"listing {item_id} is not in the store; run `avito-kit sync` first")
     return item_id, first, last, today
 
@@ -247,11 +245,7 @@ def _free_ranges(busy: list[Range], start: dt.date, end: dt.date) -> list[Range]
 
 
 def _active_bookings(store: Store, item_id: int, first: dt.date, last: dt.date) -> list[dict]:
-    frame = store.query(
-        "SELECT booking_id, check_in, check_out, guest_name FROM bookings "
-        "WHERE item_id = ? AND status = 'active' AND check_in < ? AND check_out > ? ORDER BY check_in",
-        [item_id, last, first],
-    )
+    frame = store.active_bookings(item_id, first, last)
     return [{**r, "check_in": _date(r["check_in"]), "check_out": _date(r["check_out"]),
              "guest_name": _text(r["guest_name"])}
             for r in frame.to_dict("records")]

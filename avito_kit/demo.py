@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
+from .dates import avito_today
 from .metrics import kpis
 from .report import write_report
 from .sandbox import Sandbox
@@ -35,7 +36,7 @@ async def run_demo(store: Store, say: Callable[[str], None] = print, sandbox: Sa
     say(f"Store {store.path}: " + ", ".join(f"{table} {n}" for table, n in counts.items()))
     path = write_report(store, report_path)
     say(f"Report: {path} (one file, opens offline)")
-    today = dt.date.today()
+    today = avito_today()
     last = today + dt.timedelta(days=29)
     titles = dict(zip(*store.items()[["item_id", "title"]].to_dict("list").values(), strict=True))
     say(kpi_table(kpis(store, today, last, by="item"), titles, f"Следующие 30 ночей: {today} … {last}"))

@@ -1,20 +1,8 @@
 """Store: the only code that talks to DuckDB. Avito keeps no history; this file is the host's memory.
 
-Tables (every row carries the Avito account ``user_id``, so several accounts share one store)::
-
-    items            listings, one row per item_id (BIGINT: ids exceed 2^31)
-    bookings         one row per booking_id (UBIGINT: ids exceed 2^53), never deleted; cancelled and
-                     vanished bookings stay, with first_seen_at / last_seen_at / status_changed_at / vanished_at
-    booking_events   the history: 'first_seen' | 'changed' (status, dates or price; previous_* values) |
-                     'vanished' (no longer returned by Avito) | 'reappeared' (returned again after vanishing)
-    chats            messenger chats, one row per chat_id; u2u chats have no item_id
-    messages         one row per message_id; kept as first seen (only is_read / read_at follow Avito)
-    item_stats       daily views / contacts / favourites, primary key (item_id, date)
-    calendar_blocks  the host's manual blocks per listing, [date_start, date_end) as pushed to Avito
-    audit_log        every write sent to Avito: 'pending' before sending, then its outcome
-    sync_runs        one row per ``avito-kit sync`` run: running | ok | failed, counts JSON, error
-    sync_cursors     (user_id, key) -> JSON value, for incremental sync
-    schema_version   the migrations applied
+Every query on the store's tables lives here (and the analytics' SQL in ``metrics``): the sync and the actions
+call named reads and writes (``active_bookings``, ``message_ids_by_chat``, ``upsert_stats_json``...), never SQL.
+The tables, their migrations and the columns each upsert accepts are in ``avito_kit.schema``.
 
 Connections are short-lived: every public method opens the file, works, and closes it, so a notebook never
 holds DuckDB's exclusive file lock while ``avito-kit sync`` runs; a method that finds the file locked by
@@ -38,7 +26,6 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -47,7 +34,20 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from . import schema
+from .dates import utc_now
 from .errors import StoreLockedError
+from .schema import (
+    BLOCKS,
+    BOOKINGS,
+    CHATS,
+    ITEM_STATS,
+    ITEMS,
+    MESSAGES,
+    SCHEMA_VERSION,
+    TABLES,
+    Batch,
+)
 
 __all__ = ["DEFAULT_DB_PATH", "SCHEMA_VERSION", "Store", "StoreLockedError"]
 
@@ -61,255 +61,6 @@ _WRITING = threading.RLock()
 
 DEFAULT_DB_PATH = Path("data") / "avito.duckdb"
 
-
-# Ordered migrations. DDL is idempotent (IF NOT EXISTS) so a migration interrupted before its version row
-# was written can simply run again; each migration and its version row share one transaction.
-_MIGRATIONS: tuple[tuple[int, str], ...] = (
-    (
-        1,
-        """
-        CREATE TABLE IF NOT EXISTS items (
-            item_id BIGINT PRIMARY KEY,
-            user_id BIGINT NOT NULL,
-            title VARCHAR,
-            address VARCHAR,
-            status VARCHAR,
-            price DECIMAL(18, 2),
-            url VARCHAR,
-            category_id BIGINT,
-            category_name VARCHAR,
-            first_seen_at TIMESTAMP,
-            updated_at TIMESTAMP
-        );
-        CREATE TABLE IF NOT EXISTS bookings (
-            booking_id UBIGINT PRIMARY KEY,
-            user_id BIGINT NOT NULL,
-            item_id BIGINT NOT NULL,
-            check_in DATE NOT NULL,
-            check_out DATE NOT NULL,
-            nights INTEGER,
-            status VARCHAR NOT NULL,
-            base_price DECIMAL(18, 2),
-            guest_count INTEGER,
-            guest_name VARCHAR,
-            guest_email VARCHAR,
-            guest_phone VARCHAR,
-            safe_deposit_total DECIMAL(18, 2),
-            safe_deposit_owner_amount DECIMAL(18, 2),
-            safe_deposit_tax DECIMAL(18, 2),
-            first_seen_at TIMESTAMP NOT NULL,
-            last_seen_at TIMESTAMP NOT NULL,
-            status_changed_at TIMESTAMP NOT NULL,
-            vanished_at TIMESTAMP
-        );
-        CREATE TABLE IF NOT EXISTS booking_events (
-            booking_id UBIGINT NOT NULL,
-            item_id BIGINT NOT NULL,
-            user_id BIGINT NOT NULL,
-            observed_at TIMESTAMP NOT NULL,
-            event VARCHAR NOT NULL,
-            status VARCHAR,
-            check_in DATE,
-            check_out DATE,
-            nights INTEGER,
-            base_price DECIMAL(18, 2),
-            previous_status VARCHAR,
-            previous_check_in DATE,
-            previous_check_out DATE,
-            previous_base_price DECIMAL(18, 2)
-        );
-        CREATE TABLE IF NOT EXISTS chats (
-            chat_id VARCHAR PRIMARY KEY,
-            user_id BIGINT NOT NULL,
-            item_id BIGINT,
-            chat_type VARCHAR,
-            created TIMESTAMP,
-            updated TIMESTAMP,
-            other_user_id BIGINT,
-            other_user_name VARCHAR,
-            last_message_text VARCHAR,
-            last_message_at TIMESTAMP,
-            last_message_direction VARCHAR,
-            unread BOOLEAN,
-            synced_at TIMESTAMP
-        );
-        CREATE TABLE IF NOT EXISTS messages (
-            message_id VARCHAR PRIMARY KEY,
-            chat_id VARCHAR NOT NULL,
-            user_id BIGINT NOT NULL,
-            author_id BIGINT,
-            direction VARCHAR CHECK (direction IN ('in', 'out')),
-            type VARCHAR,
-            text VARCHAR,
-            created TIMESTAMP,
-            is_read BOOLEAN,
-            read_at TIMESTAMP,
-            content JSON,
-            first_seen_at TIMESTAMP
-        );
-        CREATE TABLE IF NOT EXISTS item_stats (
-            item_id BIGINT NOT NULL,
-            date DATE NOT NULL,
-            user_id BIGINT NOT NULL,
-            uniq_views INTEGER,
-            uniq_contacts INTEGER,
-            uniq_favorites INTEGER,
-            updated_at TIMESTAMP,
-            PRIMARY KEY (item_id, date)
-        );
-        """,
-    ),
-    (
-        2,
-        """
-        CREATE TABLE IF NOT EXISTS calendar_blocks (
-            user_id BIGINT NOT NULL,
-            item_id BIGINT NOT NULL,
-            date_start DATE NOT NULL,
-            date_end DATE NOT NULL,
-            comment VARCHAR,
-            updated_at TIMESTAMP NOT NULL,
-            PRIMARY KEY (item_id, date_start),
-            CHECK (date_end > date_start)
-        );
-        CREATE SEQUENCE IF NOT EXISTS audit_id_seq;
-        CREATE TABLE IF NOT EXISTS audit_log (
-            audit_id BIGINT PRIMARY KEY DEFAULT nextval('audit_id_seq'),
-            logged_at TIMESTAMP NOT NULL,
-            action VARCHAR NOT NULL,
-            target VARCHAR,
-            payload JSON,
-            outcome VARCHAR NOT NULL,
-            detail VARCHAR,
-            finished_at TIMESTAMP
-        );
-        CREATE SEQUENCE IF NOT EXISTS sync_run_id_seq;
-        CREATE TABLE IF NOT EXISTS sync_runs (
-            run_id BIGINT PRIMARY KEY DEFAULT nextval('sync_run_id_seq'),
-            started_at TIMESTAMP NOT NULL,
-            finished_at TIMESTAMP,
-            status VARCHAR NOT NULL CHECK (status IN ('running', 'ok', 'failed')),
-            counts JSON,
-            error VARCHAR
-        );
-        CREATE TABLE IF NOT EXISTS sync_cursors (
-            user_id BIGINT NOT NULL,
-            key VARCHAR NOT NULL,
-            value JSON,
-            updated_at TIMESTAMP NOT NULL,
-            PRIMARY KEY (user_id, key)
-        );
-        """,
-    ),
-)
-SCHEMA_VERSION = _MIGRATIONS[-1][0]
-
-_TABLES = (
-    "items",
-    "bookings",
-    "booking_events",
-    "chats",
-    "messages",
-    "item_stats",
-    "calendar_blocks",
-    "audit_log",
-    "sync_runs",
-    "sync_cursors",
-)
-
-
-@dataclass(frozen=True)
-class _Batch:
-    """What an upsert accepts: input column -> SQL type, the key, and the columns that must be present."""
-
-    key: tuple[str, ...]
-    columns: dict[str, str]
-    required: tuple[str, ...]
-
-
-_ITEMS = _Batch(
-    key=("item_id",),
-    columns={
-        "item_id": "BIGINT",
-        "title": "VARCHAR",
-        "address": "VARCHAR",
-        "status": "VARCHAR",
-        "price": "DECIMAL(18, 2)",
-        "url": "VARCHAR",
-        "category_id": "BIGINT",
-        "category_name": "VARCHAR",
-    },
-    required=("item_id",),
-)
-_BOOKINGS = _Batch(
-    key=("booking_id",),
-    columns={
-        "booking_id": "UBIGINT",
-        "item_id": "BIGINT",
-        "check_in": "DATE",
-        "check_out": "DATE",
-        "nights": "INTEGER",
-        "status": "VARCHAR",
-        "base_price": "DECIMAL(18, 2)",
-        "guest_count": "INTEGER",
-        "guest_name": "VARCHAR",
-        "guest_email": "VARCHAR",
-        "guest_phone": "VARCHAR",
-        "safe_deposit_total": "DECIMAL(18, 2)",
-        "safe_deposit_owner_amount": "DECIMAL(18, 2)",
-        "safe_deposit_tax": "DECIMAL(18, 2)",
-    },
-    required=("booking_id", "item_id", "check_in", "check_out", "status", "base_price"),
-)
-_CHATS = _Batch(
-    key=("chat_id",),
-    columns={
-        "chat_id": "VARCHAR",
-        "item_id": "BIGINT",
-        "chat_type": "VARCHAR",
-        "created": "TIMESTAMP",
-        "updated": "TIMESTAMP",
-        "other_user_id": "BIGINT",
-        "other_user_name": "VARCHAR",
-        "last_message_text": "VARCHAR",
-        "last_message_at": "TIMESTAMP",
-        "last_message_direction": "VARCHAR",
-        "unread": "BOOLEAN",
-    },
-    required=("chat_id",),
-)
-_MESSAGES = _Batch(
-    key=("message_id",),
-    columns={
-        "message_id": "VARCHAR",
-        "chat_id": "VARCHAR",
-        "author_id": "BIGINT",
-        "direction": "VARCHAR",
-        "type": "VARCHAR",
-        "text": "VARCHAR",
-        "created": "TIMESTAMP",
-        "is_read": "BOOLEAN",
-        "read_at": "TIMESTAMP",
-        "content": "JSON",
-    },
-    required=("message_id", "chat_id"),
-)
-_ITEM_STATS = _Batch(
-    key=("item_id", "date"),
-    columns={
-        "item_id": "BIGINT",
-        "date": "DATE",
-        "uniq_views": "INTEGER",
-        "uniq_contacts": "INTEGER",
-        "uniq_favorites": "INTEGER",
-    },
-    required=("item_id", "date"),
-)
-_BLOCKS = _Batch(
-    key=("date_start",),
-    columns={"date_start": "DATE", "date_end": "DATE", "comment": "VARCHAR"},
-    required=("date_start", "date_end"),
-)
 
 # The store never sees tokens; this only catches a caller passing one by mistake.
 _SECRET_KEY = re.compile(r"secret|token|password|authorization|api[_-]?key", re.IGNORECASE)
@@ -420,10 +171,6 @@ class Store:
                 raise
             con.commit()
 
-    def _read(self, sql: str, params: Any = None) -> pd.DataFrame:
-        with self.connect(read_only=True) as con:
-            return con.execute(sql, params).df()
-
     # -- schema -----------------------------------------------------------------------------------------
 
     def migrate(self) -> int:
@@ -432,12 +179,12 @@ class Store:
         Called by the constructor. Example: ``Store(path).migrate()  # -> 2``
         """
         with self.connect() as con:
-            return _migrate(con, SCHEMA_VERSION)
+            return schema.migrate(con, SCHEMA_VERSION)
 
     def schema_version(self) -> int:
         """The schema version of the file. Example: ``store.schema_version()  # -> 2``"""
         with self.connect(read_only=True) as con:
-            return _current_version(con)
+            return schema.current_version(con)
 
     # -- listings ---------------------------------------------------------------------------------------
 
@@ -451,7 +198,7 @@ class Store:
 
             store.upsert_items(pd.DataFrame({"item_id": [3_000_000_001], "status": ["active"]}), user_id=42)
         """
-        frame = _prepare(df, _ITEMS)
+        frame = _prepare(df, ITEMS)
         if frame is None:
             return 0
         with self._transaction() as con:
@@ -459,12 +206,12 @@ class Store:
             con.execute(
                 _upsert_sql(
                     "items",
-                    _ITEMS,
+                    ITEMS,
                     frame,
                     extra={"user_id": "$user_id", "updated_at": "$now"},
                     insert_only={"first_seen_at": "$now"},
                 ),
-                {"user_id": user_id, "now": _now()},
+                {"user_id": user_id, "now": utc_now()},
             )
         return len(frame)
 
@@ -477,16 +224,32 @@ class Store:
 
             store.upsert_item_stats(pd.DataFrame({"item_id": [1], "date": ["2025-05-01"], "uniq_views": [7]}), 42)
         """
-        frame = _prepare(df, _ITEM_STATS)
+        frame = _prepare(df, ITEM_STATS)
         if frame is None:
             return 0
         with self._transaction() as con:
             con.register("batch", frame)
             con.execute(
-                _upsert_sql("item_stats", _ITEM_STATS, frame, extra={"user_id": "$user_id", "updated_at": "$now"}),
-                {"user_id": user_id, "now": _now()},
+                _upsert_sql("item_stats", ITEM_STATS, frame, extra={"user_id": "$user_id", "updated_at": "$now"}),
+                {"user_id": user_id, "now": utc_now()},
             )
         return len(frame)
+
+    def upsert_stats_json(self, body: bytes | str, item_ids: Iterable[int], date_from: date | str,
+                          date_to: date | str, user_id: int) -> int:
+        """Store one itemStatsShallow answer as it came (its JSON text): a row per listing of ``item_ids`` and
+        day of ``date_from`` .. ``date_to``, days Avito left out as zeros; returns the rows written.
+
+        DuckDB parses and expands the answer (54,000 days for 200 listings): Python would hold the interpreter
+        lock for long stretches. Listings not asked for, days outside the window and repeated days are dropped.
+
+        Example: ``store.upsert_stats_json(body, [3_000_000_001], "2026-05-01", "2026-05-31", user_id=42)``
+        """
+        text = body.decode() if isinstance(body, bytes) else body
+        params = {"body": text or "{}", "listings": [int(i) for i in item_ids], "first": _as_date(date_from),
+                  "last": _as_date(date_to)}
+        with self.kept_open():
+            return self.upsert_item_stats(self.query(_STATS_ROWS_SQL, params), user_id)
 
     # -- bookings ---------------------------------------------------------------------------------------
 
@@ -516,13 +279,13 @@ class Store:
             # -> {"new": 1, "changed": 0, "unchanged": 0, "reappeared": 0}
         """
         counts = {"new": 0, "changed": 0, "unchanged": 0, "reappeared": 0}
-        frame = _prepare(df, _BOOKINGS)
+        frame = _prepare(df, BOOKINGS)
         if frame is None:
             return counts
         params = {"user_id": user_id, "now": _utc_naive(observed_at)}
         with self._transaction() as con:
             con.register("batch", frame)
-            con.execute(_BOOKING_DIFF_SQL.format(select=_select_list(_BOOKINGS, frame)))
+            con.execute(_BOOKING_DIFF_SQL.format(select=_select_list(BOOKINGS, frame)))
             con.execute(_BOOKING_EVENTS_SQL, params)
             for statement in _booking_upsert_sql(frame):
                 con.execute(statement, params)
@@ -542,8 +305,10 @@ class Store:
     ) -> int:
         """Record 'vanished' for bookings Avito no longer returns; returns how many vanished now.
 
-        A booking of ``item_id`` overlapping the fetched window [date_from, date_to) that is not in
-        ``seen_booking_ids`` gets one 'vanished' event and ``vanished_at``; the row itself stays. Bookings
+        A booking of ``item_id`` checking in within the fetched window [date_from, date_to) that is not in
+        ``seen_booking_ids`` gets one 'vanished' event and ``vanished_at``; the row itself stays. A stay that
+        checked in before ``date_from`` is left alone: whether Avito returns a stay under way is unknown
+        (REAL-WORLD.md), and once the window starts today it must keep counting, not vanish. Bookings
         already vanished, or seen at or after ``observed_at`` (another window of the same sync run), are
         left alone; pass the same ``observed_at`` as to :meth:`upsert_bookings`.
 
@@ -570,6 +335,36 @@ class Store:
             con.execute("DROP TABLE _gone")
         return n
 
+    def active_bookings(self, item_id: int, date_from: date | str, date_to: date | str) -> pd.DataFrame:
+        """The listing's active bookings with a night in [date_from, date_to), by check-in: what a calendar
+        block must not cover. Columns: booking_id, check_in, check_out, guest_name.
+
+        Example: ``store.active_bookings(3_000_000_001, "2026-07-01", "2026-08-01")``
+        """
+        return self.query(
+            "SELECT booking_id, check_in, check_out, guest_name FROM bookings "
+            "WHERE item_id = ? AND status = 'active' AND check_in < ? AND check_out > ? ORDER BY check_in",
+            [item_id, _as_date(date_to), _as_date(date_from)],
+        )
+
+    def booking_ids_checking_in(self, user_id: int, item_ids: Iterable[int], date_from: date | str,
+                                date_to: date | str) -> dict[int, set[int]]:
+        """``{item_id: {booking_id}}`` of the bookings not vanished that check in within [date_from, date_to):
+        those a bookings read of that window must return (see :meth:`mark_vanished_bookings`). Ids exact.
+
+        Example: ``store.booking_ids_checking_in(42, [3_000_000_001], "2026-07-01", "2027-07-01")``
+        """
+        with self.connect(read_only=True) as con:
+            rows = con.execute(
+                "SELECT item_id, booking_id FROM bookings WHERE user_id = ? AND vanished_at IS NULL "
+                "AND list_contains(?, item_id) AND check_in >= ? AND check_in < ?",
+                [user_id, [int(i) for i in item_ids], _as_date(date_from), _as_date(date_to)],
+            ).fetchall()
+        found: dict[int, set[int]] = {}
+        for item_id, booking_id in rows:
+            found.setdefault(int(item_id), set()).add(int(booking_id))
+        return found
+
     # -- messenger --------------------------------------------------------------------------------------
 
     def upsert_chats(self, df: pd.DataFrame | None, user_id: int) -> int:
@@ -583,14 +378,14 @@ class Store:
 
             store.upsert_chats(pd.DataFrame({"chat_id": ["u2i-abc"], "updated": [1717000000]}), user_id=42)
         """
-        frame = _prepare(df, _CHATS)
+        frame = _prepare(df, CHATS)
         if frame is None:
             return 0
         with self._transaction() as con:
             con.register("batch", frame)
             con.execute(
-                _upsert_sql("chats", _CHATS, frame, extra={"user_id": "$user_id", "synced_at": "$now"}),
-                {"user_id": user_id, "now": _now()},
+                _upsert_sql("chats", CHATS, frame, extra={"user_id": "$user_id", "synced_at": "$now"}),
+                {"user_id": user_id, "now": utc_now()},
             )
         return len(frame)
 
@@ -608,10 +403,10 @@ class Store:
             store.upsert_messages(pd.DataFrame({"message_id": ["m1"], "chat_id": ["u2i-abc"],
                                                 "author_id": [7], "text": ["Здравствуйте"]}), user_id=42)
         """
-        frame = _prepare(df, _MESSAGES)
+        frame = _prepare(df, MESSAGES)
         if frame is None:
             return 0
-        cols = [c for c in _MESSAGES.columns if c in frame.columns and c != "direction"]
+        cols = [c for c in MESSAGES.columns if c in frame.columns and c != "direction"]
         author = "CAST(author_id AS BIGINT)" if "author_id" in frame.columns else "NULL"
         given = "CAST(direction AS VARCHAR)" if "direction" in frame.columns else "NULL"
         updates = [f"{c} = coalesce(excluded.{c}, messages.{c})" for c in ("is_read", "read_at") if c in cols]
@@ -622,23 +417,54 @@ class Store:
             con.execute(
                 f"""
                 INSERT INTO messages ({", ".join(cols)}, direction, user_id, first_seen_at)
-                SELECT {_select_list(_MESSAGES, frame, only=cols)},
+                SELECT {_select_list(MESSAGES, frame, only=cols)},
                        coalesce({given}, CASE WHEN {author} = $user_id THEN 'out'
                                               WHEN {author} IS NOT NULL THEN 'in' END),
                        $user_id, $now
                 FROM batch
                 ON CONFLICT (message_id) {conflict}
                 """,
-                {"user_id": user_id, "now": _now()},
+                {"user_id": user_id, "now": utc_now()},
             )
             (after,) = con.execute("SELECT count(*) FROM messages").fetchone()
         return after - before
 
-    def known_message_ids(self, chat_id: str) -> set[str]:
-        """Ids of the stored messages of a chat. Example: ``"m1" in store.known_message_ids("u2i-abc")``"""
+    def message_ids_by_chat(self, chat_ids: Iterable[str]) -> dict[str, set[str]]:
+        """The stored message ids of many chats in one read (a file open per chat costs seconds per thousand).
+
+        Example: ``"m1" in store.message_ids_by_chat(["u2i-abc"]).get("u2i-abc", set())``
+        """
+        chat_ids = list(chat_ids)
+        if not chat_ids:
+            return {}
         with self.connect(read_only=True) as con:
-            rows = con.execute("SELECT message_id FROM messages WHERE chat_id = ?", [chat_id]).fetchall()
-        return {r[0] for r in rows}
+            rows = con.execute("SELECT chat_id, message_id FROM messages WHERE list_contains(?, chat_id)",
+                               [chat_ids]).fetchall()
+        known: dict[str, set[str]] = {}
+        for chat_id, message_id in rows:
+            known.setdefault(chat_id, set()).add(message_id)
+        return known
+
+    def mark_chat_read(self, chat_id: str, user_id: int, read_at: datetime | None = None) -> int:
+        """After Avito marked a chat read: its unread incoming messages get ``is_read`` and ``read_at``, the
+        chat ``unread = false`` (one transaction). Returns how many messages changed.
+
+        Example: ``store.mark_chat_read("u2i-abc", 42)``
+        """
+        params = {"chat_id": chat_id, "user_id": user_id, "now": utc_now(), "read_at": _utc_naive(read_at)}
+        with self._transaction() as con:
+            changed = con.execute(
+                "UPDATE messages SET is_read = true, read_at = $read_at "
+                "WHERE chat_id = $chat_id AND direction = 'in' AND NOT coalesce(is_read, false) RETURNING 1",
+                {k: params[k] for k in ("chat_id", "read_at")},
+            ).fetchall()
+            con.execute(
+                "INSERT INTO chats (chat_id, user_id, unread, synced_at) VALUES ($chat_id, $user_id, false, $now) "
+                "ON CONFLICT (chat_id) DO UPDATE SET unread = false, user_id = excluded.user_id, "
+                "synced_at = excluded.synced_at",
+                {k: params[k] for k in ("chat_id", "user_id", "now")},
+            )
+        return len(changed)
 
     def chat_updated_map(self, user_id: int) -> dict[str, datetime | None]:
         """``{chat_id: updated}`` as stored for an account: sync fetches messages only of chats that moved.
@@ -662,8 +488,8 @@ class Store:
             store.replace_calendar_blocks(42, 3_000_000_001, pd.DataFrame(
                 {"date_start": ["2025-08-01"], "date_end": ["2025-08-03"], "comment": ["repairs"]}))
         """
-        frame = _prepare(blocks_df, _BLOCKS)
-        params = {"user_id": user_id, "item_id": item_id, "now": _now()}
+        frame = _prepare(blocks_df, BLOCKS)
+        params = {"user_id": user_id, "item_id": item_id, "now": utc_now()}
         with self._transaction() as con:
             con.execute("DELETE FROM calendar_blocks WHERE item_id = $item_id", {"item_id": item_id})
             if frame is None:
@@ -672,7 +498,7 @@ class Store:
             con.execute(
                 f"""
                 INSERT INTO calendar_blocks (date_start, date_end, comment, user_id, item_id, updated_at)
-                SELECT {_select_list(_BLOCKS, frame, only=["date_start", "date_end", "comment"])},
+                SELECT {_select_list(BLOCKS, frame, only=["date_start", "date_end", "comment"])},
                        $user_id, $item_id, $now
                 FROM batch
                 """,
@@ -696,7 +522,7 @@ class Store:
 
         Columns: user_id, item_id, date_start, date_end (exclusive), comment, updated_at.
         """
-        return self._read(
+        return self.query(
             "SELECT user_id, item_id, date_start, date_end, comment, updated_at FROM calendar_blocks "
             "WHERE $item_id IS NULL OR item_id = $item_id ORDER BY item_id, date_start",
             {"item_id": item_id},
@@ -719,7 +545,7 @@ class Store:
             (audit_id,) = con.execute(
                 "INSERT INTO audit_log (logged_at, action, target, payload, outcome) "
                 "VALUES ($now, $action, $target, $payload, 'pending') RETURNING audit_id",
-                {"now": _now(), "action": action, "target": target, "payload": _json(payload)},
+                {"now": utc_now(), "action": action, "target": target, "payload": _json(payload)},
             ).fetchone()
         return int(audit_id)
 
@@ -732,7 +558,7 @@ class Store:
             found = con.execute(
                 "UPDATE audit_log SET outcome = $outcome, detail = $detail, finished_at = $now "
                 "WHERE audit_id = $audit_id RETURNING audit_id",
-                {"outcome": outcome, "detail": detail, "now": _now(), "audit_id": audit_id},
+                {"outcome": outcome, "detail": detail, "now": utc_now(), "audit_id": audit_id},
             ).fetchall()
         if not found:
             raise KeyError(f"no audit entry {audit_id}")
@@ -742,7 +568,7 @@ class Store:
 
         Columns: audit_id, logged_at, action, target, payload (JSON text), outcome, detail, finished_at.
         """
-        return self._read(
+        return self.query(
             "SELECT audit_id, logged_at, action, target, payload, outcome, detail, finished_at "
             "FROM audit_log ORDER BY audit_id"
         )
@@ -756,7 +582,7 @@ class Store:
         """
         with self._transaction() as con:
             (run_id,) = con.execute(
-                "INSERT INTO sync_runs (started_at, status) VALUES (?, 'running') RETURNING run_id", [_now()]
+                "INSERT INTO sync_runs (started_at, status) VALUES (?, 'running') RETURNING run_id", [utc_now()]
             ).fetchone()
         return int(run_id)
 
@@ -775,7 +601,7 @@ class Store:
                 "WHERE run_id = $run_id RETURNING run_id",
                 {
                     "status": status,
-                    "now": _now(),
+                    "now": utc_now(),
                     "counts": _json(dict(counts or {})),
                     "error": error,
                     "run_id": run_id,
@@ -789,7 +615,7 @@ class Store:
 
         Columns: run_id, started_at, finished_at, status, counts (JSON text), error.
         """
-        return self._read(
+        return self.query(
             "SELECT run_id, started_at, finished_at, status, counts, error FROM sync_runs ORDER BY run_id"
         )
 
@@ -819,14 +645,18 @@ class Store:
                 "INSERT INTO sync_cursors (user_id, key, value, updated_at) "
                 "SELECT $user_id, key, CAST(value AS JSON), $now FROM batch "
                 "ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                {"user_id": user_id, "now": _now()},
+                {"user_id": user_id, "now": utc_now()},
             )
 
     # -- reads ------------------------------------------------------------------------------------------
 
     def items(self, *, user_id: int | None = None) -> pd.DataFrame:
         """Listings, by item_id. Example: ``store.items()``"""
-        return self._read("SELECT * FROM items WHERE $u IS NULL OR user_id = $u ORDER BY item_id", {"u": user_id})
+        return self.query("SELECT * FROM items WHERE $u IS NULL OR user_id = $u ORDER BY item_id", {"u": user_id})
+
+    def has_item(self, item_id: int) -> bool:
+        """Whether the listing is in the store. Example: ``store.has_item(3_000_000_001)``"""
+        return not self.query("SELECT 1 FROM items WHERE item_id = ?", [item_id]).empty
 
     def bookings(
         self, item_id: int | None = None, statuses: Iterable[str] | None = None, *, user_id: int | None = None
@@ -835,7 +665,7 @@ class Store:
 
         ``booking_id`` comes back as uint64, exact. Example: ``store.bookings(statuses=["active"])``
         """
-        return self._read(
+        return self.query(
             "SELECT * FROM bookings WHERE ($item_id IS NULL OR item_id = $item_id) "
             "AND ($statuses IS NULL OR list_contains($statuses, status)) "
             "AND ($u IS NULL OR user_id = $u) ORDER BY check_in, booking_id",
@@ -844,28 +674,28 @@ class Store:
 
     def booking_events(self, booking_id: int | None = None) -> pd.DataFrame:
         """The booking history, in the order observed. Example: ``store.booking_events(2**63)``"""
-        return self._read(
+        return self.query(
             "SELECT * FROM booking_events WHERE $b IS NULL OR booking_id = $b ORDER BY observed_at, booking_id, event",
             {"b": None if booking_id is None else _check_ubigint(booking_id)},
         )
 
     def chats(self, *, user_id: int | None = None) -> pd.DataFrame:
         """Chats, most recently updated first. Example: ``store.chats().query("unread")``"""
-        return self._read(
+        return self.query(
             "SELECT * FROM chats WHERE $u IS NULL OR user_id = $u ORDER BY updated DESC NULLS LAST, chat_id",
             {"u": user_id},
         )
 
     def messages(self, chat_id: str | None = None) -> pd.DataFrame:
         """Messages, oldest first (``content`` as JSON text). Example: ``store.messages("u2i-abc")``"""
-        return self._read(
+        return self.query(
             "SELECT * FROM messages WHERE $c IS NULL OR chat_id = $c ORDER BY chat_id, created, message_id",
             {"c": chat_id},
         )
 
     def item_stats(self, item_id: int | None = None) -> pd.DataFrame:
         """Daily listing statistics, by item and date. Example: ``store.item_stats()``"""
-        return self._read(
+        return self.query(
             "SELECT * FROM item_stats WHERE $i IS NULL OR item_id = $i ORDER BY item_id, date", {"i": item_id}
         )
 
@@ -874,13 +704,14 @@ class Store:
 
         Example: ``store.query("SELECT status, count(*) n FROM bookings GROUP BY ALL")``
         """
-        return self._read(sql, params)
+        with self.connect(read_only=True) as con:
+            return con.execute(sql, params).df()
 
     def counts(self) -> dict[str, int]:
         """Rows per table. Example: ``store.counts()["bookings"]``"""
         with self.connect(read_only=True) as con:
-            row = con.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in _TABLES)).fetchone()
-        return dict(zip(_TABLES, row, strict=True))
+            row = con.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in TABLES)).fetchone()
+        return dict(zip(TABLES, row, strict=True))
 
 
 # -- SQL ----------------------------------------------------------------------------------------------------
@@ -919,7 +750,7 @@ def _booking_upsert_sql(frame: pd.DataFrame) -> tuple[str, str]:
     by row, 20 s for half a million changed bookings against 0.2 s for the UPDATE (bench/bench_store.py).
     Every SET expression sees the row as it was, so status_changed_at compares with the stored status.
     """
-    given = [c for c in _BOOKINGS.columns if c in frame.columns or c == "nights"]
+    given = [c for c in BOOKINGS.columns if c in frame.columns or c == "nights"]
     updates = [f"{c} = d.{c}" for c in given if c != "booking_id"]
     update = f"""
     UPDATE bookings SET
@@ -938,11 +769,33 @@ def _booking_upsert_sql(frame: pd.DataFrame) -> tuple[str, str]:
     return update, insert
 
 
+# Every listing x day of the window from one stats answer; days Avito left out (no activity) are zeros.
+_STATS_ROWS_SQL = """
+WITH answer AS (
+    SELECT unnest(from_json(CAST($body AS JSON), '{"result": {"items": [{"itemId": "UBIGINT", "stats": [{
+        "date": "VARCHAR", "uniqViews": "BIGINT", "uniqContacts": "BIGINT", "uniqFavorites": "BIGINT"}]}]}}'
+    ).result.items) AS entry
+), reported AS (
+    SELECT entry.itemId AS item_id, unnest(entry.stats, recursive := true) FROM answer
+), days AS (
+    SELECT item_id, CAST(left(date, 10) AS DATE) AS day, any_value(uniqViews) AS views,
+           any_value(uniqContacts) AS contacts, any_value(uniqFavorites) AS favorites
+    FROM reported GROUP BY ALL
+)
+SELECT CAST(listing.item_id AS BIGINT) AS item_id, CAST(grid.day AS TIMESTAMP) AS date,
+       coalesce(views, 0) AS uniq_views, coalesce(contacts, 0) AS uniq_contacts,
+       coalesce(favorites, 0) AS uniq_favorites
+FROM unnest(CAST($listings AS UBIGINT[])) WITH ORDINALITY AS listing(item_id, position)
+CROSS JOIN generate_series(CAST($first AS DATE), CAST($last AS DATE), INTERVAL 1 DAY) AS grid(day)
+LEFT JOIN days ON days.item_id = listing.item_id AND days.day = grid.day
+ORDER BY listing.position, grid.day
+"""
+
 _VANISHED_SQL = """
 CREATE TEMP TABLE _gone AS
 SELECT b.* FROM bookings b
 WHERE b.user_id = $user_id AND b.item_id = $item_id
-  AND b.check_in < $date_to AND b.check_out > $date_from
+  AND b.check_in >= $date_from AND b.check_in < $date_to
   AND b.vanished_at IS NULL AND b.last_seen_at < $now
   AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.booking_id = b.booking_id)
 """
@@ -961,7 +814,7 @@ UPDATE bookings SET vanished_at = $now FROM _gone g WHERE bookings.booking_id = 
 """
 
 
-def _select_list(spec: _Batch, frame: pd.DataFrame, only: Iterable[str] | None = None) -> str:
+def _select_list(spec: Batch, frame: pd.DataFrame, only: Iterable[str] | None = None) -> str:
     """``CAST(col AS type) AS col`` for the given columns; absent optional ones as typed NULLs.
 
     Casting in SQL makes a bad value (a date that is no date) fail the whole batch inside its transaction.
@@ -970,7 +823,7 @@ def _select_list(spec: _Batch, frame: pd.DataFrame, only: Iterable[str] | None =
     out = []
     for name in names:
         sql_type = spec.columns[name]
-        if name == "nights" and spec is _BOOKINGS:
+        if name == "nights" and spec is BOOKINGS:
             computed = "date_diff('day', CAST(check_in AS DATE), CAST(check_out AS DATE))"
             value = f"coalesce(CAST(nights AS INTEGER), {computed})" if "nights" in frame.columns else computed
             out.append(f"{value} AS nights")
@@ -983,7 +836,7 @@ def _select_list(spec: _Batch, frame: pd.DataFrame, only: Iterable[str] | None =
 
 def _upsert_sql(
     table: str,
-    spec: _Batch,
+    spec: Batch,
     frame: pd.DataFrame,
     extra: Mapping[str, str],
     insert_only: Mapping[str, str] | None = None,
@@ -1001,34 +854,10 @@ def _upsert_sql(
     """
 
 
-def _migrate(con: duckdb.DuckDBPyConnection, target: int) -> int:
-    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)")
-    current = _current_version(con)
-    if current > SCHEMA_VERSION:
-        raise RuntimeError(f"database schema v{current} is newer than this avito_kit (v{SCHEMA_VERSION})")
-    for version, ddl in _MIGRATIONS:
-        if current < version <= target:
-            con.begin()
-            try:
-                con.execute(ddl)
-                con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
-            except BaseException:
-                con.rollback()
-                raise
-            con.commit()
-            current = version
-    return current
-
-
-def _current_version(con: duckdb.DuckDBPyConnection) -> int:
-    (version,) = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-    return int(version)
-
-
 # -- Python-side batch preparation --------------------------------------------------------------------------
 
 
-def _prepare(df: pd.DataFrame | None, spec: _Batch) -> pd.DataFrame | None:
+def _prepare(df: pd.DataFrame | None, spec: Batch) -> pd.DataFrame | None:
     """Check columns, make ids exact and timestamps naive UTC, and keep the last row per key.
 
     Returns None for an empty batch. Dates, numbers and strings are cast in SQL.
@@ -1093,15 +922,11 @@ def _as_date(value: date | str) -> date:
 
 def _utc_naive(value: datetime | None) -> datetime:
     if value is None:
-        return _now()
+        return utc_now()
     value = pd.Timestamp(value).to_pydatetime()
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _json(value: Any) -> str | None:

@@ -1,30 +1,35 @@
 """Orchestration only: Avito (through the client) -> rows -> the store, with cursors and progress.
 
-Each kind of data is written in batches, each batch one transaction, and a cursor moves only after what it
-guards is stored: a run killed at any point leaves the store consistent and the next run completes it.
+One ``SyncRun`` per sync: its methods are the steps (listings and their bookings, the stats, chats and their
+messages), sharing the client, the store, one writer, the window and the report. Each kind of data is written
+in batches, each batch one transaction, and a cursor moves only after what it guards is stored: a run killed at
+any point leaves the store consistent and the next run completes it. What overlaps with what, and why, is
+measured in bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import pandas as pd
+import httpx
 from tqdm.auto import tqdm
 
 from .aio import run
 from .checks import check_range
 from .client import MESSENGER_PAGE_MAX, STATS_IDS_MAX, AvitoApiClient
+from .dates import Clock, avito_today, utc_now
 from .errors import AvitoBadRequest, AvitoNotFound, AvitoValidationError
+from .pipeline import DONE, Writer, all_or_first_error, fetch_and_store
+from .rows import booking_rows, bookings_frame, chats_frame, items_frame, message_row, messages_frame, timestamp
 from .store import Store
 
-__all__ = ["DEFAULT_DAYS_AHEAD", "DEFAULT_DAYS_BACK", "SyncReport", "sync", "sync_now", "sync_window"]
+__all__ = ["DEFAULT_DAYS_AHEAD", "DEFAULT_DAYS_BACK", "SyncReport", "SyncRun", "Window", "sync", "sync_now",
+           "sync_window"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,7 @@ BATCH_ITEMS = 100  # listings whose bookings are written in one transaction
 # Bookings and stats read this recently are not read again: a second sync within minutes (the inbox refresh of a
 # notebook) then costs a few requests instead of one per listing. ``max_age=None`` or ``--full`` reads all.
 DEFAULT_MAX_AGE = dt.timedelta(minutes=15)
+NO_MESSENGER_NOTE = "messenger skipped: Avito answered 402 (no messenger API subscription)"
 
 
 @dataclass
@@ -49,10 +55,12 @@ class SyncReport:
     bookings_new: int = 0
     bookings_changed: int = 0
     bookings_vanished: int = 0
+    bookings_skipped: int = 0  # returned without an avito_booking_id: nothing to track them by
     chats: int = 0
     chats_changed: int = 0
     messages_new: int = 0
     stats_rows: int = 0
+    messenger_skipped: bool = False  # Avito answered 402: the account has no messenger API subscription
     requests: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -74,73 +82,69 @@ class SyncReport:
 
 async def sync(client: AvitoApiClient, store: Store, date_from: str | dt.date | None = None,
                date_to: str | dt.date | None = None, progress: bool = True,
-               max_age: dt.timedelta | None = DEFAULT_MAX_AGE) -> SyncReport:
+               max_age: dt.timedelta | None = DEFAULT_MAX_AGE, *, clock: Clock | None = None) -> SyncReport:
     """Bring the store up to date with the account: listings of every status, bookings (unpaid included)
     for nights ``date_from`` .. ``date_to`` (default a year back to a year ahead), chats of both types,
     new messages of changed chats, and daily stats. Reads only: no chat is marked read.
 
     A listing's bookings and the stats read less than ``max_age`` ago for a window covering this one are
-    kept as stored (the report's notes say how many); ``max_age=None`` reads everything again.
+    kept as stored (the report's notes say how many); ``max_age=None`` reads everything again. ``clock`` (an
+    aware "now", for tests) decides Avito's today (Moscow's date) and the run's timestamps.
 
     >>> report = await sync(client, Store())
     """
-    today = dt.date.today()
+    today = avito_today(clock)
     first, last = sync_window(date_from, date_to, today)
-    started, requests_before = time.monotonic(), client.requests_sent
-    report = SyncReport(date_from=first, date_to=last)
-    write = _Writer(store)
-    # The run's record (the writer's first job), the account id (a token first) and the listing pages need
-    # nothing from each other: they go at once. Listings (then their bookings and stats) and chats (then their
-    # messages) share the client's limiter, so requests never wait for a store write.
-    run = asyncio.ensure_future(write(store.begin_sync_run))
-    account = asyncio.ensure_future(client.user_id())
-    try:
-        await _all_or_first_error(
-            asyncio.shield(run), account,
-            _sync_listings(client, store, write, account, first, last, today, report, progress, max_age),
-            _sync_chats(client, store, write, account, report, progress),
-        )
-    except BaseException as exc:
-        report.requests = client.requests_sent - requests_before
-        (run_id,) = await asyncio.gather(run, return_exceptions=True)  # the record may still be on its way
-        if isinstance(run_id, int):
-            await asyncio.to_thread(store.finish_sync_run, run_id, "failed", report.counts(),
-                                    f"{type(exc).__name__}: {exc}")
-        raise
-    report.user_id = account.result()
-    report.requests = client.requests_sent - requests_before
-    report.seconds = time.monotonic() - started
-    await asyncio.to_thread(store.finish_sync_run, run.result(), "ok", report.counts())
-    return report
+    return await SyncRun(client, store, Window(first, last, today), progress=progress, max_age=max_age,
+                         clock=clock).run()
 
 
 def sync_window(date_from: str | dt.date | None = None, date_to: str | dt.date | None = None,
                 today: dt.date | None = None, names: tuple[str, str] = ("date_from", "date_to")
                 ) -> tuple[dt.date, dt.date]:
-    """The nights a sync covers, both ends included: by default a year back to a year ahead of ``today``.
-    Raises ``ValueError`` for a date that is no date or an end before the start.
+    """The nights a sync covers, both ends included: by default a year back to a year ahead of ``today``
+    (Avito's today, Moscow's date, when not given). Raises ``ValueError`` for a date that is no date or an end
+    before the start.
 
     >>> sync_window("2025-01-01")  # -> (date(2025, 1, 1), today + 365 days)
     """
-    today = today or dt.date.today()
+    today = today or avito_today()
     return check_range(date_from or today - dt.timedelta(days=DEFAULT_DAYS_BACK),
                        date_to or today + dt.timedelta(days=DEFAULT_DAYS_AHEAD), names, allow_equal=True)
 
 
 def sync_now(client: AvitoApiClient, store: Store, date_from: str | dt.date | None = None,
              date_to: str | dt.date | None = None, progress: bool = True,
-             max_age: dt.timedelta | None = DEFAULT_MAX_AGE) -> SyncReport:
+             max_age: dt.timedelta | None = DEFAULT_MAX_AGE, *, clock: Clock | None = None) -> SyncReport:
     """``sync`` for plain code and notebook cells."""
-    return run(sync(client, store, date_from, date_to, progress, max_age))
+    return run(sync(client, store, date_from, date_to, progress, max_age, clock=clock))
+
+
+@dataclass
+class Window:
+    """The nights a run covers, both ends included, and Avito's today. Bookings are read from
+    ``bookings_from``: ``first``, or today once Avito refused a start in the past."""
+
+    first: dt.date
+    last: dt.date
+    today: dt.date
+    bookings_from: dt.date = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bookings_from = self.first
+
+    @property
+    def end(self) -> dt.date:
+        """The day after the last night: the window as a half-open range."""
+        return self.last + dt.timedelta(days=1)
 
 
 class _Freshness:
     """Per-listing cursors ``bookings:<item_id>`` and ``stats:all`` = when, and for which window, they were read."""
 
-    def __init__(self, store: Store, user_id: int, first: dt.date, last: dt.date, max_age: dt.timedelta | None):
-        self.store, self.user_id, self.first, self.last = store, user_id, first, last
-        self.now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        self.max_age = max_age
+    def __init__(self, store: Store, user_id: int, window: Window, max_age: dt.timedelta | None, now: dt.datetime):
+        self.store, self.user_id, self.first, self.last = store, user_id, window.first, window.last
+        self.now, self.max_age = now, max_age
         self.cursors = store.get_cursors(user_id, "") if max_age else {}
         self.skipped: dict[str, int] = {}
 
@@ -170,462 +174,260 @@ class _Freshness:
             report.notes.append(f"stats were read less than {self.max_age} ago: kept")
 
 
-# -- running it: concurrent requests, one store write at a time ------------------------------------------------
+class SyncRun:
+    """One sync: the client, the store, one writer, the window and the report; the steps are its methods.
 
-
-class _Writer:
-    """Store writes one at a time, in the order asked for, each in a worker thread: requests go on meanwhile.
-
-    One writer per sync keeps the ordering the cursors rely on (a batch's data, then its cursor) and never runs
-    two DuckDB transactions at once; each job keeps the file open for its few operations (one open and close,
-    not one per operation). A caller cancelled mid-write waits for the thread, which cannot be stopped, so the
-    next write (or the failed run's record) never overlaps it.
+    ``run()`` goes once. Listings (then their bookings and stats) and chats (then their messages) run at once and
+    share the client's limiter, so requests never wait for a store write; the writer keeps the store's writes
+    one at a time and in order (a batch's data, then its cursor).
     """
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._lock = asyncio.Lock()
+    def __init__(self, client: AvitoApiClient, store: Store, window: Window, *, progress: bool = True,
+                 max_age: dt.timedelta | None = DEFAULT_MAX_AGE, clock: Clock | None = None) -> None:
+        self.client, self.store, self.window = client, store, window
+        self.progress, self.max_age = progress, max_age
+        self.now = utc_now(clock)  # when this run read what it stores: observed_at, cursors
+        self.report = SyncReport(date_from=window.first, date_to=window.last)
+        self.write = Writer(store)
+        self.account: asyncio.Future[int] | None = None
+        self.freshness: asyncio.Future[_Freshness] | None = None
+        self._skipped_listings: set[int] = set()  # listings with bookings that had no id
 
-    async def __call__(self, fn, *args):
-        async with self._lock:
-            job = asyncio.ensure_future(asyncio.to_thread(self._run, fn, *args))
-            try:
-                return await asyncio.shield(job)
-            except asyncio.CancelledError:
-                await asyncio.wait([job])
-                raise
-
-    def _run(self, fn, *args):
-        with self._store.kept_open():
-            return fn(*args)
-
-
-async def _all_or_first_error(*coroutines) -> list:
-    """Run the coroutines at once; on the first failure cancel the rest, wait for them, and raise that failure
-    itself (not an ExceptionGroup: callers catch ``AvitoServerError`` and friends)."""
-    tasks = [asyncio.ensure_future(c) for c in coroutines]
-    try:
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    except BaseException:  # this task was cancelled: so are its children
-        for task in tasks:
-            task.cancel()
-        await asyncio.wait(tasks)
-        raise
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.wait(pending)
-    for task in done:
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()
-    return [task.result() for task in tasks]
-
-
-_DONE = object()
-
-
-async def _fetch_and_store(keys, fetch, store_batch, write: _Writer, bar, batch_size: int, places: int) -> None:
-    """``fetch`` every key (an iterable or async iterable) and store the results through ``write``, a batch of
-    ``batch_size`` at a time (the rest at the end), while fetching goes on.
-
-    Twice as many fetches as the limiter has ``places`` are under way, so a freed place always has a request
-    waiting for it; fetching pauses while two batches are waiting to be written. Once every key is handed out,
-    what has arrived is written without waiting for a full batch: the write left after the last answer, which
-    the whole sync waits for, is then a small one.
-    """
-    todo: asyncio.Queue = asyncio.Queue(maxsize=places)
-    results: list = []
-    arrived, room = asyncio.Event(), asyncio.Event()
-    room.set()
-    handed_out = fetched = False
-
-    async def feed() -> None:
-        nonlocal handed_out
-        if hasattr(keys, "__aiter__"):
-            async for key in keys:
-                await todo.put(key)
-        else:
-            for key in keys:
-                await todo.put(key)
-        handed_out = True
-        arrived.set()
-        for _ in range(2 * places):
-            await todo.put(_DONE)
-
-    async def fetcher() -> None:
-        while (key := await todo.get()) is not _DONE:
-            result = await fetch(key)
-            await room.wait()
-            results.append(result)
-            arrived.set()
-            if len(results) >= 2 * batch_size:
-                room.clear()
-
-    async def fetch_all() -> None:
-        nonlocal fetched
-        await _all_or_first_error(feed(), *(fetcher() for _ in range(2 * places)))
-        fetched = True
-        arrived.set()
-
-    async def store_all() -> None:
-        while results or not fetched:
-            if len(results) < batch_size and not fetched and not (handed_out and results):
-                arrived.clear()
-                await arrived.wait()
-                continue
-            batch = results[:batch_size]
-            del results[:batch_size]
-            room.set()
-            await write(store_batch, batch)
-            bar.update(len(batch))
-
-    await _all_or_first_error(fetch_all(), store_all())
-
-
-# -- listings, bookings and stats ----------------------------------------------------------------------
-
-
-async def _sync_listings(client, store, write, account, first, last, today, report, progress, max_age) -> None:
-    """Listings page by page, each page's bookings read as soon as it arrives; the stats once all are listed."""
-    items: list[dict] = []
-    listed: asyncio.Queue = asyncio.Queue()  # listing ids as their page arrives, then _DONE
-
-    async def read_freshness() -> _Freshness:
-        return await asyncio.to_thread(_Freshness, store, await account, first, last, max_age)
-
-    freshness = asyncio.ensure_future(read_freshness())  # read while the first page is on its way
-
-    async def list_items() -> None:
-        async for item in client.iter_items():  # needs no account id
-            items.append(item)
-            listed.put_nowait(int(item["id"]))
-        listed.put_nowait(_DONE)
-        fresh = await freshness
-        await write(store.upsert_items, items_frame(items), fresh.user_id)
-        report.items = len(items)
-        if fresh.stale(["all"], "stats"):
-            item_ids = [int(item["id"]) for item in items]
-            await _sync_stats(client, store, write, fresh.user_id, item_ids, first, last, today, report, fresh)
-
-    await _all_or_first_error(freshness, list_items(),
-                              _sync_bookings(client, store, write, listed, freshness, last, today, report, progress))
-    freshness.result().report_skipped(report)
-
-
-async def _sync_bookings(client, store, write, listed: asyncio.Queue, freshness, last, today, report,
-                         progress) -> None:
-    fresh: _Freshness = await freshness
-    first, user_id = fresh.first, fresh.user_id
-    bar = tqdm(total=0, desc="bookings", unit="listing", disable=not progress)
-
-    async def stale_listings():
-        while (item_id := await listed.get()) is not _DONE:
-            if fresh.stale([item_id], "bookings"):
-                bar.total += 1
-                yield item_id
-
-    window = {"start": first}
-
-    async def fetch(item_id: int) -> tuple[int, dt.date, list[dict]]:
-        item_id, start, bookings = await read(item_id)
-        # Rows are made here, a listing at a time as its answer arrives, not by the store's thread: Python work
-        # there holds the interpreter lock in long stretches, and each return of the event loop from a system
-        # call then waits for it (up to 5 ms a time), which slows every request under way.
-        return item_id, start, [booking_row(item_id, b) for b in bookings]
-
-    async def read(item_id: int) -> tuple[int, dt.date, list[dict]]:
-        start = window["start"]
+    async def run(self) -> SyncReport:
+        """Sync, record the run in ``sync_runs`` (``failed`` with the error, which is raised again) and
+        return the report."""
+        client, store, report = self.client, self.store, self.report
+        started, requests_before = time.monotonic(), client.requests_sent
+        # The run's record (the writer's first job), the account id (a token first) and the listing pages need
+        # nothing from each other: they go at once.
+        record = asyncio.ensure_future(self.write(store.begin_sync_run))
+        self.account = asyncio.ensure_future(client.user_id())
         try:
-            return item_id, start, await client.get_item_bookings(item_id, start, last, with_unpaid=True)
+            await all_or_first_error(asyncio.shield(record), self.account, self.listings(), self.chats())
+        except BaseException as exc:
+            report.requests = client.requests_sent - requests_before
+            (run_id,) = await asyncio.gather(record, return_exceptions=True)  # it may still be on its way
+            if isinstance(run_id, int):
+                await asyncio.to_thread(store.finish_sync_run, run_id, "failed", report.counts(),
+                                        f"{type(exc).__name__}: {exc}")
+            raise
+        report.user_id = self.account.result()
+        report.requests = client.requests_sent - requests_before
+        report.seconds = time.monotonic() - started
+        await asyncio.to_thread(store.finish_sync_run, record.result(), "ok", report.counts())
+        return report
+
+    # -- listings, bookings and stats ------------------------------------------------------------------
+
+    async def listings(self) -> None:
+        """Listings page by page, each page's bookings read as soon as it arrives; the stats once all are
+        listed."""
+        items: list[dict] = []
+        listed: asyncio.Queue = asyncio.Queue()  # listing ids as their page arrives, then DONE
+        self.freshness = asyncio.ensure_future(self._read_freshness())  # while the first page is on its way
+
+        async def list_items() -> None:
+            async for item in self.client.iter_items():  # needs no account id
+                items.append(item)
+                listed.put_nowait(int(item["id"]))
+            listed.put_nowait(DONE)
+            fresh = await self.freshness
+            await self.write(self.store.upsert_items, items_frame(items), fresh.user_id)
+            self.report.items = len(items)
+            if fresh.stale(["all"], "stats"):
+                await self.stats(fresh, [int(item["id"]) for item in items])
+
+        await all_or_first_error(self.freshness, list_items(), self.bookings(listed))
+        self.freshness.result().report_skipped(self.report)
+
+    async def _read_freshness(self) -> _Freshness:
+        user_id = await self.account
+        return await asyncio.to_thread(_Freshness, self.store, user_id, self.window, self.max_age, self.now)
+
+    async def bookings(self, listed: asyncio.Queue) -> None:
+        """The bookings of each listing ``listed`` (ids, then ``DONE``) whose last read is stale."""
+        fresh = await self.freshness
+        bar = tqdm(total=0, desc="bookings", unit="listing", disable=not self.progress)
+
+        async def stale_listings():
+            while (item_id := await listed.get()) is not DONE:
+                if fresh.stale([item_id], "bookings"):
+                    bar.total += 1
+                    yield item_id
+
+        def store_batch(results) -> None:
+            self._store_bookings(fresh.user_id, results)
+            fresh.mark([item_id for item_id, _, _ in results], "bookings")  # after what it guards
+
+        try:
+            await fetch_and_store(stale_listings(), self._fetch_bookings, store_batch, self.write, bar,
+                                  batch_size=BATCH_ITEMS, places=self.client.max_in_flight)
+        finally:
+            bar.close()
+        if self.report.bookings_skipped:
+            listings = ", ".join(map(str, sorted(self._skipped_listings)[:5]))
+            more = "..." if len(self._skipped_listings) > 5 else ""
+            self.report.notes.append(f"{self.report.bookings_skipped} bookings without avito_booking_id skipped "
+                                     f"(listings {listings}{more}): nothing to track them by")
+
+    async def _fetch_bookings(self, item_id: int) -> tuple[int, dt.date, list[dict]]:
+        """(listing, start of the window read, its booking rows)."""
+        start, bookings = await self._read_bookings(item_id)
+        # Rows are made here, a listing at a time as its answer arrives, not by the store's thread: Python work
+        # there holds the interpreter lock in long stretches, which slows every request under way.
+        rows, skipped = booking_rows(item_id, bookings)
+        if skipped:
+            self.report.bookings_skipped += skipped
+            self._skipped_listings.add(item_id)
+        return item_id, start, rows
+
+    async def _read_bookings(self, item_id: int) -> tuple[dt.date, list[dict]]:
+        window, report = self.window, self.report
+        start = window.bookings_from
+        try:
+            return start, await self.client.get_item_bookings(item_id=item_id, date_start=start,
+                                                              date_end=window.last, with_unpaid=True)
         except (AvitoBadRequest, AvitoValidationError):
-            if start >= today:
+            if start >= window.today:
                 raise
-            # short-term-rent.json documents the dates as "not in the past": if Avito enforces it, read from
-            # today on and keep the history already in the store.
-            if window["start"] < today:
-                window["start"] = today
-                report.notes.append(f"Avito refused bookings before today; read from {today} instead")
-            if today > last:
-                return item_id, today, []
-            return item_id, today, await client.get_item_bookings(item_id, today, last, with_unpaid=True)
+            # short-term-rent.json documents the dates as "not in the past" and Avito enforces it with a 422
+            # (REAL-WORLD.md): read from today on and keep the history already in the store.
+            if window.bookings_from < window.today:
+                window.bookings_from = window.today
+                report.notes.append(f"Avito refused bookings before today; read from {window.today} instead")
+            if window.today > window.last:
+                return window.today, []
+            return window.today, await self.client.get_item_bookings(item_id=item_id, date_start=window.today,
+                                                                     date_end=window.last, with_unpaid=True)
         except AvitoNotFound:
             report.notes.append(f"listing {item_id}: bookings not found (404)")
-            return item_id, start, []
+            return start, []
 
-    def store_batch(results) -> None:
-        _store_bookings(store, user_id, results, report)
-        fresh.mark([item_id for item_id, _, _ in results], "bookings")  # after what it guards
+    def _store_bookings(self, user_id: int, results: list[tuple[int, dt.date, list[dict]]]) -> None:
+        """``results``: (item_id, start of the window read, its booking rows) per listing. Runs in the writer."""
+        store, report, end = self.store, self.report, self.window.end
+        rows = [row for _, _, item_rows in results for row in item_rows]
+        counts = store.upsert_bookings(bookings_frame(rows), user_id, self.now)
+        report.bookings_seen += len(rows)
+        report.bookings_new += counts.get("new", 0)
+        report.bookings_changed += counts.get("changed", 0)
+        # A booking vanishes only if the read had to return it: it checks in inside the window read. A stay
+        # under way that checked in before a window starting today may not be returned: it stays, and counts.
+        # One read finds the listings with such a booking missing; only those pay for a transaction.
+        stored = store.booking_ids_checking_in(user_id, [item_id for item_id, _, _ in results],
+                                               min((start for _, start, _ in results), default=end), end)
+        for item_id, start, item_rows in results:
+            seen = [row["booking_id"] for row in item_rows]
+            if stored.get(item_id, set()) - set(seen):
+                report.bookings_vanished += store.mark_vanished_bookings(user_id, item_id, start, end, seen,
+                                                                         self.now)
 
-    try:
-        await _fetch_and_store(stale_listings(), fetch, store_batch, write, bar, BATCH_ITEMS,
-                               client.max_in_flight)
-    finally:
-        bar.close()
+    async def stats(self, fresh: _Freshness, item_ids: list[int]) -> None:
+        """Daily stats of every listing, as far back as Avito looks; days it leaves out stored as zeros."""
+        window, report = self.window, self.report
+        start = max(window.first, window.today - dt.timedelta(days=STATS_DAYS_BACK - 1))
+        end = min(window.last, window.today)
+        if item_ids and end >= start:
+            if start > window.first:
+                report.notes.append(f"stats kept from {start}: Avito looks back at most {STATS_DAYS_BACK} days")
 
+            def store_stats(body: bytes, listings: list[int]) -> None:
+                report.stats_rows += self.store.upsert_stats_json(body, listings, start, end, fresh.user_id)
 
-def _store_bookings(store: Store, user_id: int, results, report: SyncReport) -> None:
-    """``results``: (item_id, start of the window read, its booking rows) per listing."""
-    observed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    rows = [row for _, _, item_rows in results for row in item_rows]
-    counts = store.upsert_bookings(bookings_frame(rows), user_id, observed_at)
-    report.bookings_seen += len(rows)
-    report.bookings_new += counts.get("new", 0)
-    report.bookings_changed += counts.get("changed", 0)
-    window_end = report.date_to + dt.timedelta(days=1)  # nights up to date_to: a half-open window
-    # One read finds the listings where a stored booking was not returned; only those pay for a transaction
-    # (one per listing: a thousand listings would otherwise mean a thousand file opens every run).
-    stored = store.query(
-        "SELECT item_id, booking_id FROM bookings WHERE user_id = ? AND vanished_at IS NULL "
-        "AND list_contains(?, item_id) AND check_in < ? AND check_out > ?",
-        [user_id, [item_id for item_id, _, _ in results], window_end, min((s for _, s, _ in results), default=None)],
-    )
-    for item_id, start, item_rows in results:
-        seen = [row["booking_id"] for row in item_rows]
-        candidates = set(map(int, stored.booking_id[stored.item_id == item_id])) - set(seen)  # exact: > 2^63
-        if candidates:
-            report.bookings_vanished += store.mark_vanished_bookings(user_id, item_id, start, window_end, seen,
-                                                                     observed_at)
+            # One call of 200 listings at a time, each stored before the next: a call's answer is 54,000 days
+            # of JSON. The store expands it in the writer's thread, off the event loop.
+            for chunk in (item_ids[i:i + STATS_IDS_MAX] for i in range(0, len(item_ids), STATS_IDS_MAX)):
+                (body,) = await self.client.get_item_stats_json(item_ids=chunk, date_from=start, date_to=end)
+                await self.write(store_stats, body, chunk)
+        await self.write(fresh.mark, ["all"], "stats")
 
+    # -- chats and messages ----------------------------------------------------------------------------
 
-async def _sync_stats(client, store, write, user_id, item_ids, first, last, today, report, fresh) -> None:
-    start = max(first, today - dt.timedelta(days=STATS_DAYS_BACK - 1))
-    end = min(last, today)
-    if item_ids and end >= start:
-        if start > first:
-            report.notes.append(f"stats kept from {start}: Avito looks back at most {STATS_DAYS_BACK} days")
-
-        def store_stats(body: bytes, listings: list[int]) -> None:
-            frame = store.query(STATS_ROWS_SQL, {"body": body.decode() or "{}", "listings": listings,
-                                                 "first": start, "last": end})
-            report.stats_rows += store.upsert_item_stats(frame, user_id)
-
-        # One call of 200 listings at a time, each stored before the next: a call's answer is 54,000 days of
-        # JSON (a thousand listings' at once would be most of the sync's memory). DuckDB parses and expands it
-        # in the writer's thread: json.loads and pandas on the event loop stalled every request under way.
-        for chunk in (item_ids[i:i + STATS_IDS_MAX] for i in range(0, len(item_ids), STATS_IDS_MAX)):
-            (body,) = await client.get_item_stats_json(chunk, start, end)
-            await write(store_stats, body, chunk)
-    await write(fresh.mark, ["all"], "stats")
-
-
-# -- chats and messages --------------------------------------------------------------------------------
-
-
-async def _sync_chats(client, store, write, account, report, progress) -> None:
-    user_id = await account
-    stored = asyncio.ensure_future(asyncio.to_thread(store.chat_updated_map, user_id))  # read during the 1st page
-    chats: list[dict] = []
-    unchanged: list[dict] = []
-    listed: asyncio.Queue = asyncio.Queue()  # (changed chat, ids of its stored messages), then _DONE
-    bar = tqdm(desc="messages", unit="chat", disable=not progress)
-
-    async def list_chats() -> None:
-        """Every chat, page after page; the changed ones of a page are queued as soon as it arrives, so message
-        requests never wait for the next page."""
-        page: list[dict] = []
-
-        async def flush() -> None:
-            if page:
-                known = await asyncio.to_thread(_known_message_ids, store, [c["id"] for c in page])
-                for chat in page:
-                    listed.put_nowait((chat, known.get(chat["id"], set())))
-                page.clear()
-
-        known_updated: dict | None = None
+    async def chats(self) -> None:
+        """Every chat, and the new messages of those that moved; skipped, with a note, when the account has
+        no messenger API subscription (every messenger call answers 402)."""
         try:
-            async for chat in client.iter_chats():
-                if known_updated is None:
-                    known_updated = await stored  # read while the first page was on its way
-                chats.append(chat)
-                if known_updated.get(chat["id"]) == _ts(chat.get("updated")):
-                    unchanged.append(chat)
-                else:
-                    page.append(chat)
-                    bar.total = len(chats) - len(unchanged)
-                if len(chats) % MESSENGER_PAGE_MAX == 0:  # iter_chats reads pages of this size
-                    await flush()
+            await self._chats()
+        except httpx.HTTPStatusError as exc:
+            if not _no_messenger_subscription(exc):
+                raise
+            self.report.messenger_skipped = True
+            self.report.notes.append(NO_MESSENGER_NOTE)
+
+    async def _chats(self) -> None:
+        client, store, report = self.client, self.store, self.report
+        user_id = await self.account
+        stored = asyncio.ensure_future(asyncio.to_thread(store.chat_updated_map, user_id))  # during the 1st page
+        chats: list[dict] = []
+        unchanged: list[dict] = []
+        listed: asyncio.Queue = asyncio.Queue()  # (changed chat, ids of its stored messages), then DONE
+        bar = tqdm(desc="messages", unit="chat", disable=not self.progress)
+
+        async def list_chats() -> None:
+            """Every chat, page after page; the changed ones of a page are queued as soon as it arrives, so
+            message requests never wait for the next page."""
+            page: list[dict] = []
+
+            async def flush() -> None:
+                if page:
+                    known = await asyncio.to_thread(store.message_ids_by_chat, [c["id"] for c in page])
+                    for chat in page:
+                        listed.put_nowait((chat, known.get(chat["id"], set())))
+                    page.clear()
+
+            known_updated: dict | None = None
+            try:
+                async for chat in client.iter_chats():
+                    if known_updated is None:
+                        known_updated = await stored  # read while the first page was on its way
+                    chats.append(chat)
+                    if known_updated.get(chat["id"]) == timestamp(chat.get("updated")):
+                        unchanged.append(chat)
+                    else:
+                        page.append(chat)
+                        bar.total = len(chats) - len(unchanged)
+                    if len(chats) % MESSENGER_PAGE_MAX == 0:  # iter_chats reads pages of this size
+                        await flush()
+            finally:
+                if not stored.done():
+                    stored.cancel()
+                elif not stored.cancelled():
+                    stored.exception()  # a failed listing is the error that counts; this one is seen
+            await flush()
+            listed.put_nowait(DONE)
+
+        async def changed_chats():
+            while (entry := await listed.get()) is not DONE:
+                yield entry
+
+        async def fetch(entry: tuple[dict, set[str]]) -> tuple[dict, list[dict]]:
+            chat, known = entry
+            rows = []
+            async for message in client.iter_messages(chat_id=chat["id"]):
+                if message.get("id") in known:
+                    break  # newest first: everything older is stored already
+                rows.append(message_row(chat["id"], message, user_id))  # not in the store's thread: see bookings
+            return chat, rows
+
+        def store_batch(results) -> None:
+            messages = [row for _, rows in results for row in rows]
+            # Messages first, then the chat rows whose `updated` is the cursor: a crash in between only means
+            # the next run fetches those messages again, never that it skips them.
+            report.messages_new += store.upsert_messages(messages_frame(messages), user_id) or 0
+            store.upsert_chats(chats_frame([chat for chat, _ in results], user_id), user_id)
+
+        try:
+            await all_or_first_error(list_chats(), fetch_and_store(changed_chats(), fetch, store_batch, self.write,
+                                                                   bar, batch_size=BATCH_ITEMS,
+                                                                   places=client.max_in_flight))
         finally:
-            if not stored.done():
-                stored.cancel()
-            elif not stored.cancelled():
-                stored.exception()  # a failed listing is the error that counts; this one is seen
-        await flush()
-        listed.put_nowait(_DONE)
-
-    async def changed_chats():
-        while (entry := await listed.get()) is not _DONE:
-            yield entry
-
-    async def fetch(entry: tuple[dict, set[str]]) -> tuple[dict, list[dict]]:
-        chat, known = entry
-        rows = []
-        async for message in client.iter_messages(chat["id"]):
-            if message.get("id") in known:
-                break  # newest first: everything older is stored already
-            rows.append(message_row(chat["id"], message, user_id))  # here, not in the store's thread: see bookings
-        return chat, rows
-
-    def store_batch(results) -> None:
-        messages = [row for _, rows in results for row in rows]
-        # Messages first, then the chat rows whose `updated` is the cursor: a crash in between only means
-        # the next run fetches those messages again, never that it skips them.
-        report.messages_new += store.upsert_messages(messages_frame(messages), user_id) or 0
-        store.upsert_chats(chats_frame([chat for chat, _ in results], user_id), user_id)
-
-    try:
-        await _all_or_first_error(list_chats(), _fetch_and_store(changed_chats(), fetch, store_batch, write, bar,
-                                                                 BATCH_ITEMS, client.max_in_flight))
-    finally:
-        bar.close()
-    report.chats = len(chats)
-    report.chats_changed = len(chats) - len(unchanged)
-    if unchanged:
-        await write(store.upsert_chats, chats_frame(unchanged, user_id), user_id)
+            bar.close()
+        report.chats = len(chats)
+        report.chats_changed = len(chats) - len(unchanged)
+        if unchanged:
+            await self.write(store.upsert_chats, chats_frame(unchanged, user_id), user_id)
 
 
-def _known_message_ids(store: Store, chat_ids: list[str]) -> dict[str, set[str]]:
-    """The stored message ids of many chats in one read (a file open per chat costs seconds per thousand)."""
-    if not chat_ids:
-        return {}
-    frame = store.query("SELECT chat_id, message_id FROM messages WHERE list_contains(?, chat_id)", [chat_ids])
-    known: dict[str, set[str]] = {}
-    for chat_id, message_id in zip(frame.chat_id, frame.message_id, strict=True):
-        known.setdefault(chat_id, set()).add(message_id)
-    return known
-
-
-# -- API dicts -> rows -----------------------------------------------------------------------------------
-
-
-def _ts(seconds: int | float | None) -> pd.Timestamp | None:
-    """Avito's unix seconds as a naive UTC timestamp."""
-    return None if seconds is None else pd.Timestamp(int(seconds), unit="s")
-
-
-def items_frame(items: Iterable[dict]) -> pd.DataFrame:
-    rows = [{
-        "item_id": int(item["id"]),
-        "title": item.get("title"),
-        "address": item.get("address"),
-        "status": item.get("status"),
-        "price": item.get("price"),
-        "url": item.get("url"),
-        "category_id": (item.get("category") or {}).get("id"),
-        "category_name": (item.get("category") or {}).get("name"),
-    } for item in items]
-    return pd.DataFrame(rows, columns=["item_id", "title", "address", "status", "price", "url", "category_id",
-                                       "category_name"])
-
-
-BOOKING_COLUMNS = ["booking_id", "item_id", "check_in", "check_out", "nights", "status", "base_price",
-                   "guest_count", "guest_name", "guest_email", "guest_phone"]
-
-
-def booking_row(item_id: int, booking: dict) -> dict:
-    contact = booking.get("contact") or {}
-    check_in = dt.date.fromisoformat(booking["check_in"])
-    check_out = dt.date.fromisoformat(booking["check_out"])
-    return {
-        "booking_id": int(booking["avito_booking_id"]),
-        "item_id": item_id,
-        "check_in": check_in,
-        "check_out": check_out,
-        "nights": booking.get("nights") or (check_out - check_in).days,
-        "status": booking.get("status"),
-        "base_price": booking.get("base_price"),
-        "guest_count": booking.get("guest_count"),
-        "guest_name": contact.get("name"),
-        "guest_email": contact.get("email"),
-        "guest_phone": contact.get("phone"),
-    }
-
-
-def bookings_frame(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=BOOKING_COLUMNS)
-    # Booking ids reach 2^63: unsigned 64-bit, never float.
-    frame["booking_id"] = frame["booking_id"].astype("uint64")
-    return frame
-
-
-def chats_frame(chats: Iterable[dict], user_id: int) -> pd.DataFrame:
-    rows = []
-    for chat in chats:
-        context = chat.get("context") or {}
-        is_item = context.get("type") == "item"
-        other = next((u for u in chat.get("users") or [] if u.get("id") != user_id), {})
-        last = chat.get("last_message") or {}
-        rows.append({
-            "chat_id": chat["id"],
-            "item_id": (context.get("value") or {}).get("id") if is_item else None,
-            "chat_type": "u2i" if is_item else "u2u",
-            "created": _ts(chat.get("created")),
-            "updated": _ts(chat.get("updated")),
-            "other_user_id": other.get("id"),
-            "other_user_name": other.get("name"),
-            "last_message_text": message_text(last) if last else None,
-            "last_message_at": _ts(last.get("created")),
-            "last_message_direction": last.get("direction"),
-        })
-    return pd.DataFrame(rows, columns=["chat_id", "item_id", "chat_type", "created", "updated", "other_user_id",
-                                       "other_user_name", "last_message_text", "last_message_at",
-                                       "last_message_direction"])
-
-
-def message_text(message: dict) -> str | None:
-    """The readable text of a message; only some types carry ``content.text``."""
-    content = message.get("content") or {}
-    if content.get("text"):
-        return content["text"]
-    for key in ("link", "location"):
-        if isinstance(content.get(key), dict) and content[key].get("text"):
-            return content[key]["text"]
-    if isinstance(content.get("item"), dict):
-        return content["item"].get("title")
-    return None
-
-
-def message_row(chat_id: str, message: dict, user_id: int) -> dict:
-    return {
-        "message_id": message["id"],
-        "chat_id": chat_id,
-        "author_id": message.get("author_id"),
-        "direction": message.get("direction") or ("out" if message.get("author_id") == user_id else "in"),
-        "type": message.get("type"),
-        "text": message_text(message),
-        "created": message.get("created"),  # unix seconds: made timestamps by messages_frame, all at once
-        "is_read": message.get("is_read"),
-        "content": _to_json(message.get("content") or {}),
-    }
-
-
-_to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False) builds one per call
-
-
-def messages_frame(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["message_id", "chat_id", "author_id", "direction", "type", "text",
-                                        "created", "is_read", "content"])
-    frame["created"] = pd.to_datetime(frame["created"], unit="s")
-    return frame
-
-
-# Every listing x day of the window from one stats answer; days Avito left out (no activity) are zeros.
-STATS_ROWS_SQL = """
-WITH answer AS (
-    SELECT unnest(from_json(CAST($body AS JSON), '{"result": {"items": [{"itemId": "UBIGINT", "stats": [{
-        "date": "VARCHAR", "uniqViews": "BIGINT", "uniqContacts": "BIGINT", "uniqFavorites": "BIGINT"}]}]}}'
-    ).result.items) AS entry
-), reported AS (
-    SELECT entry.itemId AS item_id, unnest(entry.stats, recursive := true) FROM answer
-), days AS (
-    SELECT item_id, CAST(left(date, 10) AS DATE) AS day, any_value(uniqViews) AS views,
-           any_value(uniqContacts) AS contacts, any_value(uniqFavorites) AS favorites
-    FROM reported GROUP BY ALL
-)
-SELECT CAST(listing.item_id AS BIGINT) AS item_id, CAST(grid.day AS TIMESTAMP) AS date,
-       coalesce(views, 0) AS uniq_views, coalesce(contacts, 0) AS uniq_contacts,
-       coalesce(favorites, 0) AS uniq_favorites
-FROM unnest(CAST($listings AS UBIGINT[])) WITH ORDINALITY AS listing(item_id, position)
-CROSS JOIN generate_series(CAST($first AS DATE), CAST($last AS DATE), INTERVAL 1 DAY) AS grid(day)
-LEFT JOIN days ON days.item_id = listing.item_id AND days.day = grid.day
-ORDER BY listing.position, grid.day
-"""
+def _no_messenger_subscription(exc: httpx.HTTPStatusError) -> bool:
+    """Avito's answer to every messenger call of an account without the paid messenger API (REAL-WORLD.md)."""
+    return exc.response is not None and exc.response.status_code == 402

@@ -7,11 +7,13 @@ import datetime as dt
 import itertools
 import json
 import shutil
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
 
 from avito_kit import actions
+from avito_kit.dates import avito_today
 from avito_kit.errors import AvitoConflict, AvitoServerError, AvitoTransportError
 from avito_kit.sandbox import Sandbox
 from avito_kit.session import open_client
@@ -20,7 +22,7 @@ from avito_kit.store import Store
 from .fakes import FakeClock
 from .test_sync import clean_sync, snapshot
 
-T = dt.date.today()
+T = avito_today()  # Avito's day: Moscow's date
 
 
 def day(offset: int) -> dt.date:
@@ -297,6 +299,50 @@ async def test_a_plan_the_client_refuses_to_send_is_audited_failed_not_left_pend
 
 def ops_of(sandbox: Sandbox) -> list[str | None]:
     return [r.operation for r in sandbox.requests if r.operation not in ("getAccessToken", "getUserInfoSelf")]
+
+
+async def test_mark_read_marks_the_chat_read_on_avito_then_in_the_store(world):
+    sandbox, store, _ = world
+    chat_id = next(c for c in store.chats().query("chat_type == 'u2i'").chat_id
+                   if not store.messages(c).query("direction == 'in'").is_read.all())
+    other = store.messages().query("chat_id != @chat_id")
+    unread = set(store.messages(chat_id).query("direction == 'in' and not is_read").message_id)
+    async with open_client(sandbox=sandbox) as client:
+        await actions.mark_read(client, store, chat_id)
+    assert "chatRead" in [r.operation for r in sandbox.requests]
+    incoming = store.messages(chat_id).query("direction == 'in'")
+    assert incoming.is_read.all() and set(incoming[incoming.read_at.notna()].message_id) == unread
+    assert not store.chats().set_index("chat_id").unread[chat_id]
+    pd.testing.assert_frame_equal(store.messages().query("chat_id != @chat_id"), other)  # other chats untouched
+    assert store.audit_log()[["action", "target", "outcome"]].values.tolist() == [["mark_read", chat_id, "ok"]]
+
+
+# -- Avito's day is Moscow's ------------------------------------------------------------------------------
+
+
+def a_listing(tmp_path) -> tuple[Store, int]:
+    store = Store(tmp_path / "one.duckdb")
+    store.upsert_items(pd.DataFrame({"item_id": [3_000_000_001], "status": ["active"]}), user_id=42)
+    return store, 3_000_000_001
+
+
+@pytest.mark.parametrize(("now", "moscow_day"), [
+    (dt.datetime(2026, 12, 1, 22, 30, tzinfo=dt.UTC), dt.date(2026, 12, 2)),  # a server in UTC after 21:00
+    (dt.datetime(2026, 12, 2, 6, 30, tzinfo=ZoneInfo("Asia/Vladivostok")), dt.date(2026, 12, 1)),  # before 07:00
+])
+def test_the_pushes_start_on_moscow_s_date_whatever_the_machine_s_clock(tmp_path, now, moscow_day):
+    """Avito closes every date an availability push leaves out: a year starting a day late closes tonight, one
+    starting a day early is refused as past."""
+    store, item_id = a_listing(tmp_path)
+    year = dt.timedelta(days=actions.AVAILABILITY_DAYS)
+    opened = actions.plan_open(store, item_id, moscow_day, moscow_day + dt.timedelta(days=3), clock=lambda: now)
+    assert opened.availability_payload == [
+        {"date_start": moscow_day.isoformat(), "date_end": (moscow_day + year).isoformat(), "open": 1}]
+    block = actions.plan_block(store, item_id, moscow_day - dt.timedelta(days=2), moscow_day + dt.timedelta(days=2),
+                               clock=lambda: now)
+    assert [b["date_start"] for b in block.bookings_payload] == [moscow_day.isoformat()]  # the past clipped
+    with pytest.raises(ValueError, match="in the past"):
+        actions.plan_block(store, item_id, moscow_day - dt.timedelta(days=3), moscow_day, clock=lambda: now)
 
 
 def test_the_preview_speaks_to_the_host_in_russian():

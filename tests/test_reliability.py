@@ -30,6 +30,7 @@ import pytest
 from avito_kit import actions, checks, cli, metrics
 from avito_kit.auth import AvitoAuth
 from avito_kit.client import AvitoApiClient
+from avito_kit.dates import avito_today
 from avito_kit.limits import RetryPolicy
 from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
 from avito_kit.session import SANDBOX_BASE_URL, open_client
@@ -40,7 +41,7 @@ from .fakes import FakeClock
 from .test_cli import assert_one_line, cli_run, file_digest
 from .test_sync import assert_consistent, snapshot
 
-TODAY = dt.date.today()
+TODAY = avito_today()  # Avito's day: Moscow's date
 
 
 def day(offset: int) -> str:

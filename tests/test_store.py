@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avito_kit.store import SCHEMA_VERSION, Store, StoreLockedError, _migrate
+from avito_kit.schema import SCHEMA_VERSION, migrate
+from avito_kit.store import Store, StoreLockedError
 
 USER = 42
 ITEM = 2**31 + 1
@@ -82,7 +83,7 @@ def test_reopening_a_current_database_changes_nothing(tmp_path):
 def test_migrates_a_v1_database_keeping_its_rows(tmp_path):
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
-    assert _migrate(con, 1) == 1
+    assert migrate(con, 1) == 1
     con.execute(
         "INSERT INTO bookings (booking_id, user_id, item_id, check_in, check_out, status, base_price, "
         "first_seen_at, last_seen_at, status_changed_at) "
@@ -261,6 +262,29 @@ def test_vanished_booking_is_marked_once_and_kept(store):
     assert store.booking_events().event.tolist()[-1] == "reappeared"
 
 
+def test_a_stay_under_way_before_the_window_is_never_vanished(store):
+    """Only a booking checking in inside the window read must be in Avito's answer (REAL-WORLD.md)."""
+    store.upsert_bookings(booking_rows({}, {"booking_id": 1002, "check_in": "2025-06-29", "check_out": "2025-07-03"}),
+                          USER, T0)
+    assert store.booking_ids_checking_in(USER, [ITEM], "2025-07-01", "2025-08-01") == {ITEM: {1001}}
+    assert store.mark_vanished_bookings(USER, ITEM, "2025-07-01", "2025-08-01", [], observed_at=T1) == 1
+    assert store.bookings().set_index("booking_id").vanished_at.notna().to_dict() == {1002: False, 1001: True}
+    assert store.booking_ids_checking_in(USER, [ITEM], "2025-06-01", "2025-08-01") == {ITEM: {1002}}
+
+
+def test_active_bookings_are_those_a_block_must_not_cover(store):
+    store.upsert_bookings(booking_rows({}, {"booking_id": 2**63, "check_in": "2025-07-10", "check_out": "2025-07-12"},
+                                       {"booking_id": 1003, "check_in": "2025-07-05", "status": "canceled",
+                                        "check_out": "2025-07-07"}), USER, T0)
+    found = store.active_bookings(ITEM, "2025-07-03", "2025-07-11")
+    assert [int(b) for b in found.booking_id] == [1001, 2**63]
+    assert list(found.columns) == ["booking_id", "check_in", "check_out", "guest_name"]
+    assert store.active_bookings(ITEM, "2025-07-04", "2025-07-10").empty  # check-out and check-in days are free
+    assert not store.has_item(ITEM)
+    store.upsert_items(pd.DataFrame({"item_id": [ITEM]}), USER)
+    assert store.has_item(ITEM)
+
+
 def test_a_booking_seen_in_this_run_is_not_vanished_by_another_window(store):
     store.upsert_bookings(booking_rows({}), USER, T1)
     assert store.mark_vanished_bookings(USER, ITEM, "2025-07-02", "2025-09-01", [], observed_at=T1) == 0
@@ -368,8 +392,31 @@ def test_messages_insert_only_new_and_keep_what_was_first_seen(store):
     assert messages.loc["m2", "text"] == "Свободно?" and messages.loc["m2", "type"] == "text"
     assert bool(messages.loc["m2", "is_read"])
     assert json.loads(messages.loc["m1", "content"]) == {"text": "Добрый день"}
-    assert store.known_message_ids("c") == {"m1", "m2", "m3"}
-    assert store.known_message_ids("other") == set()
+    assert store.message_ids_by_chat(["c", "other"]) == {"c": {"m1", "m2", "m3"}}
+    assert store.message_ids_by_chat([]) == {}
+
+
+def test_a_stats_answer_becomes_one_row_per_listing_and_day(store):
+    """Days left out are zeros; days outside the window, listings not asked for and repeated days are dropped;
+    a missing or null counter is zero; a date with a time is read as its day; ids above 2^53 stay exact."""
+    big = 2**60 + 1
+    body = json.dumps({"result": {"items": [
+        {"itemId": 7, "stats": [{"date": "2026-05-01", "uniqViews": 5, "uniqContacts": 1, "uniqFavorites": 2},
+                                {"date": "2026-05-03T00:00:00+03:00", "uniqViews": 9, "uniqContacts": None},
+                                {"date": "2026-05-03", "uniqViews": 9},
+                                {"date": "2026-04-30", "uniqViews": 100}]},
+        {"itemId": 8, "stats": [{"date": "2026-05-02", "uniqViews": 1}]},
+        {"itemId": big, "stats": []},
+    ]}})
+    assert store.upsert_stats_json(body.encode(), [big, 7], "2026-05-01", "2026-05-03", USER) == 6
+    stats = store.item_stats()
+    assert [int(i) for i in stats.item_id] == [7] * 3 + [big] * 3
+    assert [d.isoformat() for d in stats.date.dt.date] == ["2026-05-01", "2026-05-02", "2026-05-03"] * 2
+    assert stats[["uniq_views", "uniq_contacts", "uniq_favorites"]].values.tolist() == [
+        [5, 1, 2], [0, 0, 0], [9, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]]
+    assert set(stats.user_id) == {USER}
+    assert store.upsert_stats_json(b"", [9], "2026-05-01", "2026-05-01", USER) == 1  # an empty answer: zeros
+    assert store.item_stats(9)[["uniq_views", "uniq_contacts", "uniq_favorites"]].values.tolist() == [[0, 0, 0]]
 
 
 # -- calendar, audit, sync bookkeeping ---------------------------------------------------------------------

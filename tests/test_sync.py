@@ -16,23 +16,27 @@ import subprocess
 import sys
 import textwrap
 import time
+from zoneinfo import ZoneInfo
 
+import httpx
 import pandas as pd
 import pytest
 
+from avito_kit import metrics
 from avito_kit.aio import run
 from avito_kit.auth import AvitoAuth
 from avito_kit.client import AvitoApiClient
+from avito_kit.dates import avito_today
 from avito_kit.errors import AvitoServerError
 from avito_kit.limits import RetryPolicy
 from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
 from avito_kit.session import SANDBOX_BASE_URL, open_client
 from avito_kit.store import Store
-from avito_kit.sync import DEFAULT_MAX_AGE, STATS_DAYS_BACK, STATS_ROWS_SQL, sync, sync_now
+from avito_kit.sync import DEFAULT_MAX_AGE, NO_MESSENGER_NOTE, STATS_DAYS_BACK, sync, sync_now
 
 from .fakes import FakeClock
 
-TODAY = dt.date.today()
+TODAY = avito_today()  # Avito's day: Moscow's date
 N_CHATS = 25  # small worlds: a sync costs half a second of DuckDB file opens whatever its size
 
 # When a row was written or seen, not what it says: differs between two runs by design.
@@ -98,6 +102,40 @@ async def clean_sync_async(sandbox: Sandbox, path) -> Store:
 
 def ops(sandbox: Sandbox, since: int = 0) -> list[str | None]:
     return [r.operation for r in sandbox.requests[since:]]
+
+
+class Rewriting(httpx.AsyncBaseTransport):
+    """The sandbox's transport with its answers rewritten by ``rewrite(request, response)``, or answered by it
+    alone (``answer(request)`` returning a response, else None): how real accounts answer differently."""
+
+    def __init__(self, sandbox: Sandbox, rewrite=None, answer=None) -> None:
+        self.inner, self.rewrite, self.answer = Sandbox.transport(sandbox), rewrite, answer
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.answer and (response := self.answer(request)) is not None:
+            return response
+        response = await self.inner.handle_async_request(request)
+        if self.rewrite is None or response.status_code != 200:
+            return response
+        body = json.loads(await response.aread())
+        return httpx.Response(200, json=self.rewrite(request, body), request=request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def rewritten(sandbox: Sandbox, rewrite=None, answer=None) -> Sandbox:
+    sandbox.transport = lambda: Rewriting(sandbox, rewrite, answer)
+    return sandbox
+
+
+def bookings_answer(rewrite):
+    """A rewrite of the bookings answers only: ``rewrite(request, bookings) -> bookings``."""
+    def on_bookings(request: httpx.Request, body):
+        if request.method == "GET" and request.url.path.endswith("/bookings"):
+            body["bookings"] = rewrite(request, body["bookings"])
+        return body
+    return on_bookings
 
 
 def assert_consistent(store: Store) -> None:
@@ -360,28 +398,129 @@ async def test_stats_cover_at_most_270_days_and_missing_days_are_zero(tmp_path):
     assert len(short.item_stats()) == len(sandbox.items) * 11
 
 
-def test_a_stats_answer_becomes_one_row_per_listing_and_day(tmp_path):
-    """Days left out are zeros; days outside the window, listings not asked for and repeated days are dropped;
-    a missing or null counter is zero; a date with a time is read as its day; ids above 2^53 stay exact."""
-    big = 2**60 + 1
-    body = json.dumps({"result": {"items": [
-        {"itemId": 7, "stats": [{"date": "2026-05-01", "uniqViews": 5, "uniqContacts": 1, "uniqFavorites": 2},
-                                {"date": "2026-05-03T00:00:00+03:00", "uniqViews": 9, "uniqContacts": None},
-                                {"date": "2026-05-03", "uniqViews": 9},
-                                {"date": "2026-04-30", "uniqViews": 100}]},
-        {"itemId": 8, "stats": [{"date": "2026-05-02", "uniqViews": 1}]},
-        {"itemId": big, "stats": []},
-    ]}})
+# -- what real accounts answer (REAL-WORLD.md) --------------------------------------------------------------
+
+
+async def test_a_stay_under_way_that_avito_stops_returning_stays_active_and_counts(tmp_path):
+    """Avito refuses a window starting in the past, and may filter by check-in: a stay that checked in before
+    today is then not returned. It must stay active, not vanish; a booking checking in inside the window that
+    is missing still vanishes."""
+    def world() -> tuple[Sandbox, int, dict, dict]:
+        sandbox = Sandbox(seed=8, n_items=4, n_chats=2, today=TODAY)
+        item_id = next(item.id for item in sandbox.items if item.status == "removed")
+        under_way = sandbox.add_booking(item_id, TODAY - dt.timedelta(days=2), TODAY + dt.timedelta(days=3))
+        coming = sandbox.add_booking(item_id, TODAY + dt.timedelta(days=40), TODAY + dt.timedelta(days=42))
+        return sandbox, item_id, under_way, coming
+
     store = Store(tmp_path / "a.duckdb")
-    frame = store.query(STATS_ROWS_SQL, {"body": body, "listings": [big, 7], "first": dt.date(2026, 5, 1),
-                                         "last": dt.date(2026, 5, 3)})
-    assert [int(i) for i in frame.item_id] == [big] * 3 + [7] * 3
-    assert [d.isoformat() for d in frame.date.dt.date] == ["2026-05-01", "2026-05-02", "2026-05-03"] * 2
-    assert frame[["uniq_views", "uniq_contacts", "uniq_favorites"]].values.tolist() == [
-        [0, 0, 0], [0, 0, 0], [0, 0, 0], [5, 1, 2], [0, 0, 0], [9, 0, 0]]
-    empty = store.query(STATS_ROWS_SQL, {"body": "{}", "listings": [7], "first": dt.date(2026, 5, 1),
-                                         "last": dt.date(2026, 5, 1)})
-    assert empty[["uniq_views", "uniq_contacts", "uniq_favorites"]].values.tolist() == [[0, 0, 0]]
+    sandbox, item_id, under_way, _ = world()
+    await sync_with(sandbox, store)
+    assert under_way["avito_booking_id"] in set(store.bookings().booking_id.astype(int))
+
+    later, _, _, coming = world()
+    later.refuse_past_bookings_read = True
+    later.bookings(item_id).remove(coming)  # cancelled and gone from Avito's answers: this one does vanish
+    only_checking_in = bookings_answer(lambda request, bookings: [
+        b for b in bookings if b["check_in"] >= request.url.params["date_start"]])
+    report = await sync_with(rewritten(later, only_checking_in), store)
+
+    starts = {r.query["date_start"] for r in later.requests if r.operation == "getRealtyBookings" and r.status == 200}
+    assert starts == {TODAY.isoformat()}
+    bookings = store.bookings().set_index("booking_id")
+    stay = bookings.loc[under_way["avito_booking_id"]]
+    assert stay.status == "active" and pd.isna(stay.vanished_at)
+    assert pd.notna(bookings.loc[coming["avito_booking_id"]].vanished_at)
+    assert report.bookings_vanished == 1
+    tonight = metrics.kpis(store, TODAY, TODAY, by="total", item_ids=[item_id])
+    assert tonight.occupancy.iloc[0] == 1 and tonight.revenue.iloc[0] > 0  # tonight is the stay's night
+
+
+async def test_bookings_without_an_id_are_skipped_with_a_note_and_long_ids_stay_exact(tmp_path):
+    long_id = 2784166209049096851  # 19 digits, as real accounts send (REAL-WORLD.md)
+    sandbox = Sandbox(seed=3, n_items=4, n_chats=2)
+    with_bookings = [item.id for item in sandbox.items if sandbox.bookings(item.id)]
+    first, second = (sandbox.bookings(with_bookings[0])[0], sandbox.bookings(with_bookings[1])[0])
+
+    def drop_ids(request, bookings):
+        for booking in bookings:
+            if booking["avito_booking_id"] == first["avito_booking_id"]:
+                booking["avito_booking_id"] = None
+            elif booking["avito_booking_id"] == second["avito_booking_id"]:
+                del booking["avito_booking_id"]
+            elif booking["avito_booking_id"] == sandbox.bookings(with_bookings[2])[0]["avito_booking_id"]:
+                booking["avito_booking_id"] = long_id
+        return bookings
+
+    store = Store(tmp_path / "a.duckdb")
+    report = await sync_with(rewritten(sandbox, bookings_answer(drop_ids)), store)
+    every = sum(len(sandbox.bookings(i.id)) for i in sandbox.items)
+    assert report.bookings_skipped == 2 and report.bookings_seen == every - 2 == len(store.bookings())
+    assert long_id in {int(i) for i in store.bookings().booking_id}
+    note = next(n for n in report.notes if "without avito_booking_id" in n)
+    assert note.startswith("2 bookings") and str(with_bookings[0]) in note and note in str(report)
+    run_row = store.sync_runs().iloc[-1]
+    counts = json.loads(run_row.counts)
+    assert run_row.status == "ok" and counts["bookings_skipped"] == 2 and note in counts["notes"]
+
+
+async def test_without_a_messenger_subscription_the_rest_syncs_and_the_run_says_why(tmp_path):
+    """Every messenger call answers 402: listings, bookings and stats are synced, the run is ok, and its summary
+    and its sync_runs row say the messenger was skipped."""
+    def no_subscription(request: httpx.Request):
+        if "/messenger/" in request.url.path:
+            return httpx.Response(402, json={"error": {"code": 402, "message": "Payment required"}},
+                                  request=request)
+        return None
+
+    sandbox = rewritten(Sandbox(seed=3, n_items=4, n_chats=5), answer=no_subscription)
+    store = Store(tmp_path / "a.duckdb")
+    report = await sync_with(sandbox, store)
+    assert report.messenger_skipped and NO_MESSENGER_NOTE in report.notes and NO_MESSENGER_NOTE in str(report)
+    assert "402" in NO_MESSENGER_NOTE and "subscription" in NO_MESSENGER_NOTE
+    assert report.items == len(sandbox.items) == len(store.items())
+    assert len(store.bookings()) == sum(len(sandbox.bookings(i.id)) for i in sandbox.items) > 0
+    assert len(store.item_stats()) > 0 and store.chats().empty and store.messages().empty
+    run_row = store.sync_runs().iloc[-1]
+    counts = json.loads(run_row.counts)
+    assert run_row.status == "ok" and counts["messenger_skipped"] is True and NO_MESSENGER_NOTE in counts["notes"]
+
+
+async def test_other_messenger_errors_still_fail_the_sync(tmp_path):
+    def forbidden(request: httpx.Request):
+        if "/messenger/" in request.url.path:
+            return httpx.Response(404, json={"error": {"code": 404, "message": "not found"}}, request=request)
+        return None
+
+    store = Store(tmp_path / "a.duckdb")
+    with pytest.raises(httpx.HTTPStatusError):
+        await sync_with(rewritten(Sandbox(seed=3, n_items=2, n_chats=2), answer=forbidden), store)
+    assert store.sync_runs().status.tolist() == ["failed"]
+
+
+# -- Avito's day is Moscow's ---------------------------------------------------------------------------------
+
+
+def at(local: dt.datetime):
+    return lambda: local
+
+
+@pytest.mark.parametrize(("clock", "moscow_day"), [
+    (at(dt.datetime(2026, 12, 1, 22, 30, tzinfo=dt.UTC)), dt.date(2026, 12, 2)),  # a server in UTC after 21:00
+    (at(dt.datetime(2026, 12, 2, 6, 30, tzinfo=ZoneInfo("Asia/Vladivostok"))), dt.date(2026, 12, 1)),  # before 07:00
+])
+async def test_the_sync_window_and_the_stats_end_on_moscow_s_date(tmp_path, clock, moscow_day):
+    sandbox = Sandbox(seed=3, n_items=3, n_chats=2, today=moscow_day)
+    store = Store(tmp_path / "a.duckdb")
+    async with open_client(sandbox=sandbox) as client:
+        report = await sync(client, store, progress=False, max_age=None, clock=clock)
+    year = dt.timedelta(days=365)
+    assert (report.date_from, report.date_to) == (moscow_day - year, moscow_day + year)
+    booking_queries = {(r.query["date_start"], r.query["date_end"]) for r in sandbox.requests
+                       if r.operation == "getRealtyBookings"}
+    assert booking_queries == {((moscow_day - year).isoformat(), (moscow_day + year).isoformat())}
+    (stats,) = [r.body for r in sandbox.requests if r.operation == "itemStatsShallow"]
+    assert stats["dateTo"] == moscow_day.isoformat()
+    assert store.bookings().last_seen_at.max() == clock().astimezone(dt.UTC).replace(tzinfo=None)
 
 
 # -- faults and crashes ---------------------------------------------------------------------------------------
