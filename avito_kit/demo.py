@@ -14,8 +14,8 @@ from pathlib import Path
 from .dates import avito_today
 from .metrics import kpis
 from .report import write_report
-from .sandbox import Sandbox
-from .session import open_client
+from .sandbox import Sandbox, sandbox_from_env
+from .session import EMBEDDED_SWITCHES, open_client
 from .store import Store
 from .sync import SyncReport, sync
 from .tables import kpi_table
@@ -26,7 +26,7 @@ __all__ = ["run_demo"]
 async def run_demo(store: Store, say: Callable[[str], None] = print, sandbox: Sandbox | None = None,
                    progress: bool = True, report_path: str | Path | None = None) -> SyncReport:
     """Sync the sandbox into ``store``, write the report, and tell what happened through ``say``."""
-    sandbox = sandbox or Sandbox()
+    sandbox = sandbox or sandbox_from_env(**EMBEDDED_SWITCHES)
     say(f"Embedded sandbox: account {sandbox.user_id}, {len(sandbox.items)} listings, {len(sandbox.chats)} chats "
         f"(no credentials used; set AVITO_CLIENT_ID/AVITO_CLIENT_SECRET and run `avito-kit sync` for your own)")
     async with open_client(sandbox=sandbox) as client:

@@ -16,14 +16,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import httpx
 from tqdm.auto import tqdm
 
 from .aio import run
 from .checks import check_range
 from .client import MESSENGER_PAGE_MAX, STATS_IDS_MAX, AvitoApiClient
 from .dates import Clock, avito_today, utc_now
-from .errors import AvitoBadRequest, AvitoNotFound, AvitoValidationError
+from .errors import AvitoBadRequest, AvitoNotFound, AvitoPaymentRequired, AvitoValidationError
 from .pipeline import DONE, Writer, all_or_first_error, fetch_and_store
 from .rows import booking_rows, bookings_frame, chats_frame, items_frame, message_row, messages_frame, timestamp
 from .store import Store
@@ -348,9 +347,7 @@ class SyncRun:
         no messenger API subscription (every messenger call answers 402)."""
         try:
             await self._chats()
-        except httpx.HTTPStatusError as exc:
-            if not _no_messenger_subscription(exc):
-                raise
+        except AvitoPaymentRequired:
             self.report.messenger_skipped = True
             self.report.notes.append(NO_MESSENGER_NOTE)
 
@@ -426,8 +423,3 @@ class SyncRun:
         report.chats_changed = len(chats) - len(unchanged)
         if unchanged:
             await self.write(store.upsert_chats, chats_frame(unchanged, user_id), user_id)
-
-
-def _no_messenger_subscription(exc: httpx.HTTPStatusError) -> bool:
-    """Avito's answer to every messenger call of an account without the paid messenger API (REAL-WORLD.md)."""
-    return exc.response is not None and exc.response.status_code == 402

@@ -78,7 +78,6 @@ async def faulty_sync(fault_seed: int, path: Path, monkeypatch) -> tuple[Store, 
                             retry=RetryPolicy(attempts=10, jitter=random.Random(fault_seed).random))
     store = Store(path)
     async with client:
-        await client.user_id()  # the account id has no retry of its own: read before faults
         for name, rate in SOAK_RATES.items():
             setattr(sandbox, name, rate)
         sandbox.queue_fault("expire_token", "/bookings")
