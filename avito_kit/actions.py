@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .charts import format_date, plural
 from .checks import check_chat_id, check_id, check_range, check_text
 from .client import AvitoApiClient
 from .errors import AvitoConflict, AvitoTransportError
+from .format import format_date, plural
 from .store import Store
 from .sync import message_row, messages_frame
 
