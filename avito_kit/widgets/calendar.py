@@ -229,7 +229,7 @@ def month_grid_html(month: dt.date, bookings: pd.DataFrame, blocks: pd.DataFrame
             border = "2px solid #1565c0" if selected else "2px solid transparent"
             opacity = "0.45" if day < today else "1"
             today_mark = "text-decoration:underline;" if day == today else ""
-            title = html.escape(f"{day:%d.%m.%Y}: {_STATE_LABELS[state].lower()}" + (f" — {note}" if note else ""),
+            title = html.escape(f"{format_date(day)}: {_STATE_LABELS[state].lower()}" + (f" — {note}" if note else ""),
                                 quote=True)
             label = html.escape(shorten(note, 9)) if note else "&nbsp;"
             cells.append(
@@ -249,6 +249,6 @@ def _blocks_html(blocks: pd.DataFrame, today: dt.date) -> str:
     current = [b for b in records(blocks) if as_date(b["date_end"]) > today]
     if not current:
         return "<div style='color:#555'>С сегодняшнего дня ничего не закрыто вручную.</div>"
-    lines = [f"{as_date(b['date_start']):%d.%m.%Y} – {as_date(b['date_end']) - dt.timedelta(days=1):%d.%m.%Y}"
+    lines = [f"{format_date(b['date_start'])} – {format_date(as_date(b['date_end']) - dt.timedelta(days=1))}"
              + (f" ({html.escape(b['comment'])})" if b.get("comment") else "") for b in current]
     return "<div style='color:#333'><b>Закрыто вручную:</b> " + "; ".join(lines) + "</div>"
