@@ -27,7 +27,7 @@ class ActionWidget(widgets.VBox):
         super().__init__(**kwargs)
         self.status = classed(widgets.HTML(), "avito-status")
         self.output = classed(widgets.Output(layout=widgets.Layout(max_height="240px", overflow="auto")),
-                               "avito-output")
+                              "avito-output")
         self.pending: asyncio.Future | concurrent.futures.Future | None = None  # the write in flight (tests await)
         self._tasks: set = set()  # strong references: the loop keeps only weak ones
         # The loop of the cell that built the widget, which the client's connections and locks belong to.

@@ -48,15 +48,15 @@ class CalendarWidget(ActionWidget):
         self.plan: Plan | None = None  # the previewed plan awaiting confirmation
 
         self.listing = classed(widgets.Dropdown(options=listing_options(store), description="Объявление",
-                                                 style={"description_width": "initial"},
-                                                 layout=widgets.Layout(width="560px")), "avito-listing")
+                                                style={"description_width": "initial"},
+                                                layout=widgets.Layout(width="560px")), "avito-listing")
         if item_id is not None:
             self.listing.value = int(item_id)
         self.month = self.today.replace(day=1)
         self.prev_button = classed(widgets.Button(icon="chevron-left", tooltip="Предыдущий месяц",
-                                                   layout=widgets.Layout(width="40px")), "avito-prev-month")
+                                                  layout=widgets.Layout(width="40px")), "avito-prev-month")
         self.next_button = classed(widgets.Button(icon="chevron-right", tooltip="Следующий месяц",
-                                                   layout=widgets.Layout(width="40px")), "avito-next-month")
+                                                  layout=widgets.Layout(width="40px")), "avito-next-month")
         self.month_label = classed(widgets.HTML(), "avito-month")
         self.grid = classed(widgets.HTML(), "avito-calendar-grid")
         self.blocks_view = classed(widgets.HTML(), "avito-blocks")
@@ -64,13 +64,13 @@ class CalendarWidget(ActionWidget):
         self.date_from = classed(widgets.DatePicker(description="С ночи", style=wide), "avito-date-from")
         self.date_to = classed(widgets.DatePicker(description="По (не включая)", style=wide), "avito-date-to")
         self.comment = classed(widgets.Text(placeholder="например, ремонт", description="Комментарий", style=wide),
-                                "avito-block-comment")
+                               "avito-block-comment")
         self.block_button = classed(widgets.Button(description="Закрыть даты…", icon="lock", button_style="warning",
-                                                    layout=auto_layout()),
-                                     "avito-block")
-        self.open_button = classed(widgets.Button(description="Открыть даты…", icon="unlock", button_style="info",
                                                    layout=auto_layout()),
-                                    "avito-open")
+                                    "avito-block")
+        self.open_button = classed(widgets.Button(description="Открыть даты…", icon="unlock", button_style="info",
+                                                  layout=auto_layout()),
+                                   "avito-open")
         self.preview, self.confirm_button, self.cancel_button, self.confirm_box = confirm_step()
 
         navigation = widgets.HBox([self.prev_button, self.month_label, self.next_button],

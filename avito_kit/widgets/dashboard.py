@@ -43,7 +43,7 @@ class Dashboard(ActionWidget):
         self.today = today or avito_today()
         self.kpis: pd.DataFrame | None = None
         self.period = classed(widgets.Dropdown(options=[*PERIODS, "Свои даты"], value="Этот месяц",
-                                                description="Период"), "avito-period")
+                                               description="Период"), "avito-period")
         first, last = PERIODS["Этот месяц"](self.today)
         self.date_from = classed(widgets.DatePicker(value=first, description="С ночи"), "avito-date-from")
         self.date_to = classed(widgets.DatePicker(value=last, description="По ночь"), "avito-date-to")

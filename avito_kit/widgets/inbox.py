@@ -66,22 +66,22 @@ class InboxWidget(ActionWidget):
         self.only_waiting = widgets.Checkbox(value=False, description="Только новые и без ответа", indent=False,
                                              layout=auto_layout())
         self.reload_button = classed(widgets.Button(description="Обновить", icon="refresh",
-                                                     tooltip="Заново прочитать чаты из базы"), "avito-reload")
+                                                    tooltip="Заново прочитать чаты из базы"), "avito-reload")
         self.chat_list = classed(widgets.Select(options=[], rows=18, layout=widgets.Layout(width="100%")),
-                                  "avito-chat-list")
+                                 "avito-chat-list")
         self.header = classed(widgets.HTML(), "avito-chat-header")
         self.conversation = classed(widgets.HTML(), "avito-conversation")
         self.template = classed(widgets.Dropdown(options=[("— шаблон —", "")], description="Шаблон",
-                                                  layout=widgets.Layout(width="100%")), "avito-template")
+                                                 layout=widgets.Layout(width="100%")), "avito-template")
         self.reply = classed(widgets.Textarea(placeholder="Ответить…", rows=4,
-                                               layout=widgets.Layout(width="100%")), "avito-reply-text")
+                                              layout=widgets.Layout(width="100%")), "avito-reply-text")
         self.counter = classed(widgets.HTML(), "avito-counter")
         self.hint = classed(widgets.HTML(), "avito-hint")
         self.send_button = classed(widgets.Button(description="Отправить…", icon="paper-plane",
-                                                   button_style="primary", layout=auto_layout()), "avito-send")
+                                                  button_style="primary", layout=auto_layout()), "avito-send")
         self.mark_read_button = classed(widgets.Button(description="Отметить прочитанным", icon="check",
-                                                        layout=auto_layout()),
-                                         "avito-mark-read")
+                                                       layout=auto_layout()),
+                                        "avito-mark-read")
         self.preview, self.confirm_button, self.cancel_button, self.confirm_box = confirm_step()
 
         left = widgets.VBox([widgets.HBox([self.reload_button, self.only_waiting]), self.chat_list],

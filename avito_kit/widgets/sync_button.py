@@ -36,7 +36,7 @@ class SyncButton(ActionWidget):
         self.date_from, self.date_to, self.progress, self.on_done = date_from, date_to, progress, on_done
         self.report: SyncReport | None = None
         self.button = classed(widgets.Button(description=description, icon="refresh", button_style="primary",
-                                              layout=widgets.Layout(width="auto", min_width="220px")), "avito-sync")
+                                             layout=widgets.Layout(width="auto", min_width="220px")), "avito-sync")
         self.bar = classed(widgets.IntProgress(value=0, max=1, description="", layout=widgets.Layout(
             width="220px", visibility="hidden")), "avito-sync-progress")
         self.report_view = classed(widgets.HTML(), "avito-sync-report")
