@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .charts import format_date, plural
 from .checks import check_chat_id, check_id, check_range, check_text
 from .client import AvitoApiClient
 from .dates import Clock, avito_today, utc_now
 from .errors import AvitoConflict, AvitoTransportError
+from .format import format_date, none_if_missing, plural
 from .rows import message_row, messages_frame
 from .store import Store
 
@@ -184,13 +184,8 @@ def _checked(store: Store, item_id, date_from, date_to, today: dt.date) -> tuple
 
 def _blocks(store: Store, item_id: int) -> list[dict]:
     frame = store.calendar_blocks(item_id)
-    return [{"date_start": _date(r.date_start), "date_end": _date(r.date_end), "comment": _text(r.comment)}
+    return [{"date_start": _date(r.date_start), "date_end": _date(r.date_end), "comment": none_if_missing(r.comment)}
             for r in frame.itertuples()]
-
-
-def _text(value) -> str | None:
-    """A nullable text column read through pandas: NULL may come back as NaN, which is no JSON and no comment."""
-    return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
 def _date(value) -> dt.date:
@@ -247,7 +242,7 @@ def _free_ranges(busy: list[Range], start: dt.date, end: dt.date) -> list[Range]
 def _active_bookings(store: Store, item_id: int, first: dt.date, last: dt.date) -> list[dict]:
     frame = store.active_bookings(item_id, first, last)
     return [{**r, "check_in": _date(r["check_in"]), "check_out": _date(r["check_out"]),
-             "guest_name": _text(r["guest_name"])}
+             "guest_name": none_if_missing(r["guest_name"])}
             for r in frame.to_dict("records")]
 
 

@@ -2,8 +2,8 @@
 
 Every function takes the frame a ``metrics`` function returns and gives a figure labelled in Russian, the way a
 host reads numbers: rubles as ``12 345 ₽``, dates as ``31.12.2025``, months as ``янв 2026``, percentages as
-``72,5 %``. Each title names the definition it shows (see METRICS.md); an empty frame gives a figure that says
-"Нет данных за период" instead of failing.
+``72,5 %`` (``avito_kit.format``). Each title names the definition it shows (see METRICS.md); an empty
+frame gives a figure that says "Нет данных за период" instead of failing.
 
 Example::
 
@@ -23,111 +23,48 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .format import (
+    NBSP,
+    WEEKDAYS_RU,
+    format_date,
+    format_decimal,
+    format_int,
+    format_minutes,
+    format_pct,
+    format_rub,
+    is_missing,
+    month_label,
+    plural,
+    shorten,
+)
+
 __all__ = [
     "EMPTY_MESSAGE",
-    "MONTHS_RU",
     "STATE_COLOURS",
     "STATE_LABELS",
-    "WEEKDAYS_RU",
     "adr_revpar_trend",
-    "format_date",
-    "format_pct",
-    "format_rub",
     "lead_time_histogram",
     "length_of_stay_histogram",
     "listing_funnel",
     "monthly_occupancy_revenue",
     "occupancy_grid",
     "pace_curve",
-    "plural",
     "response_time",
     "weekday_heatmap",
 ]
 
-NBSP = "\u00a0"  # a normal-width space that never breaks a number from its unit
 EMPTY_MESSAGE = "Нет данных за период"
 
 # The шахматка's three states, one fixed colour each (the report's legend and the widgets reuse them).
 STATE_COLOURS: dict[str, str] = {"booked": "#1E88E5", "blocked": "#8D99AE", "free": "#E9EEF4"}
 STATE_LABELS: dict[str, str] = {"booked": "Занято", "blocked": "Закрыто хозяином", "free": "Свободно"}
 
-MONTHS_RU = ("янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт", "ноя", "дек")
-WEEKDAYS_RU = ("Пн", "Вт", "Ср", "Чт", "Пт", "Сб", "Вс")
-
 # Palette: this year in Avito-like blue, last year in a muted grey-blue, a warm accent for the second measure.
 BLUE, BLUE_LIGHT, GREY, ORANGE, GREEN = "#1E88E5", "#90CAF9", "#9AA5B1", "#F08C2E", "#2E9E6A"
 FONT = "Inter, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 
 
-# -- formatting ------------------------------------------------------------------------------------------
-
-
-def format_rub(x: Any, decimals: int = 0) -> str:
-    """Rubles as a Russian host reads them: ``format_rub(12345.4) -> '12 345 ₽'`` (no-break spaces);
-    negative amounts take a true minus sign, missing values give ``'—'``."""
-    if x is None or _isna(x):
-        return "—"
-    value = round(float(x), decimals)
-    digits = f"{abs(value):,.{decimals}f}".replace(",", NBSP).replace(".", ",")
-    return f"{'−' if value < 0 else ''}{digits}{NBSP}₽"
-
-
-def format_pct(x: Any, decimals: int = 1) -> str:
-    """A ratio as a percentage: ``format_pct(0.725) -> '72,5 %'``; missing values give ``'—'``."""
-    if x is None or _isna(x):
-        return "—"
-    value = round(float(x) * 100, decimals)
-    return f"{'−' if value < 0 else ''}{abs(value):.{decimals}f}".replace(".", ",") + f"{NBSP}%"
-
-
-def format_date(d: Any) -> str:
-    """``dd.mm.yyyy``: ``format_date('2026-03-08') -> '08.03.2026'``; missing values give ``'—'``."""
-    if d is None or _isna(d):
-        return "—"
-    return pd.Timestamp(d).strftime("%d.%m.%Y")
-
-
-def format_int(x: Any) -> str:
-    """A count with no-break-space thousands: ``format_int(12345) -> '12 345'``."""
-    if x is None or _isna(x):
-        return "—"
-    return f"{round(float(x)):,}".replace(",", NBSP)
-
-
-def plural(n: Any, one: str, few: str, many: str) -> str:
-    """The Russian plural form for ``n``: ``plural(3, 'ночь', 'ночи', 'ночей') -> 'ночи'``."""
-    n = abs(int(n)) % 100
-    if 11 <= n <= 14:
-        return many
-    n %= 10
-    return one if n == 1 else few if 2 <= n <= 4 else many
-
-
-def month_label(d: Any, with_year: bool = True) -> str:
-    """``month_label('2026-03-01') -> 'мар 2026'``."""
-    ts = pd.Timestamp(d)
-    return f"{MONTHS_RU[ts.month - 1]} {ts.year}" if with_year else MONTHS_RU[ts.month - 1]
-
-
-def format_minutes(minutes: Any) -> str:
-    """A duration for a host: ``format_minutes(95) -> '1 ч 35 мин'``."""
-    if minutes is None or _isna(minutes):
-        return "—"
-    m = round(float(minutes))
-    if m < 60:
-        return f"{m} мин"
-    if m < 24 * 60:
-        h, rest = divmod(m, 60)
-        return f"{h} ч {rest} мин" if rest else f"{h} ч"
-    d, rest = divmod(m, 24 * 60)
-    return f"{d} дн {rest // 60} ч" if rest // 60 else f"{d} дн"
-
-
-def _isna(x: Any) -> bool:
-    try:
-        return bool(pd.isna(x))
-    except (TypeError, ValueError):
-        return False
+# -- helpers ------------------------------------------------------------------------------------------------
 
 
 def _weekday(d: Any) -> str:
@@ -213,7 +150,7 @@ def occupancy_grid(facts: pd.DataFrame | None) -> go.Figure:
     listings["title"] = listings["title"].fillna("").astype(str).str.strip()
     listings.loc[listings["title"] == "", "title"] = "Объявление " + listings["item_id"].astype(str)
     listings = listings.sort_values(["title", "item_id"], kind="stable").reset_index(drop=True)
-    short = listings["title"].map(lambda t: t if len(t) <= 32 else t[:31] + "…")
+    short = listings["title"].map(lambda t: shorten(t, 32))
     repeated = short.duplicated(keep=False)
     short[repeated] = short[repeated] + " · " + listings.loc[repeated, "item_id"].astype(str).str[-4:]
     listings["label"] = short
@@ -261,17 +198,17 @@ def _grid_hover(title: str, r: Any) -> str:
     lines.append(STATE_LABELS.get(state, str(state)))
     if state == "booked":
         guest = getattr(r, "guest_name", None)
-        if guest is not None and not _isna(guest) and str(guest).strip():
+        if not is_missing(guest) and str(guest).strip():
             lines[-1] += f": {guest}"
         revenue = getattr(r, "nightly_revenue", None)
-        if revenue is not None and not _isna(revenue):
+        if not is_missing(revenue):
             lines.append(f"{format_rub(revenue)} за ночь")
         check_in, check_out = getattr(r, "check_in", None), getattr(r, "check_out", None)
-        if check_in is not None and not _isna(check_in):
+        if not is_missing(check_in):
             lines.append(f"заезд {format_date(check_in)} — выезд {format_date(check_out)}")
     else:
         price = getattr(r, "price", None)
-        if price is not None and not _isna(price):
+        if not is_missing(price):
             lines.append(f"цена {format_rub(price)} за ночь")
     return "<br>".join(lines)
 
@@ -516,7 +453,7 @@ def length_of_stay_histogram(los: pd.DataFrame | None) -> go.Figure:
     fig = go.Figure(go.Bar(x=x, y=y, marker_color=GREEN, text=y, textposition="outside", cliponaxis=False,
                            hovertext=hover, hovertemplate="%{hovertext}<extra></extra>", name="Брони"))
     one_night = float(df.loc[df["nights"] == 1, "stays"].sum()) / total
-    subtitle = (f"средняя (ALOS) {alos:.1f} ".replace(".", ",") + f"{plural(math.floor(alos), 'ночь', 'ночи', 'ночей')}"
+    subtitle = (f"средняя (ALOS) {format_decimal(alos)} {plural(math.floor(alos), 'ночь', 'ночи', 'ночей')}"
                 f"; на одну ночь — {format_pct(one_night, 0)} броней")
     _style(fig, LOS_TITLE, subtitle, height=380)
     fig.update_xaxes(title_text="Ночей", dtick=1, tickformat="d")

@@ -7,6 +7,8 @@ Each function runs its SQL in one ``store.query`` call. Dates are nights named b
 back as pandas ``datetime64`` at midnight (DuckDB's DATE, as ``store.bookings()`` returns them); ratios with
 a zero denominator are NaN; ``item_id`` is nullable ``Int64`` wherever a total row has none; money is float
 rubles. Every function takes ``user_id=None`` (one Avito account) and ``item_ids=None`` (some listings).
+"Today", where a function defaults to it, is Avito's: the date in Moscow (``dates.avito_today``), whatever the
+machine's time zone; such functions take a ``clock`` (an aware "now") for tests.
 
 Definitions (METRICS.md):
 
@@ -22,6 +24,10 @@ Definitions (METRICS.md):
 - total rows sum counts and revenue and recompute the ratios from the sums.
 - a booking's state "as known at the end of day D" (OTB, pace, pickup): its latest ``booking_events`` row
   observed before D + 1 day (naive UTC, as the store keeps it); a booking not yet seen then does not count.
+- a guest waiting for an answer: a chat with an incoming message after the host's last outgoing one; it waits
+  since the first such message. Avito's ``system`` messages ("Новый запрос на бронирование") are neither: a
+  system message is not the host's answer, and a system message alone leaves no guest waiting. The inbox,
+  the report's "гостей ждут ответа" and ``messaging_summary.unanswered`` all count by this one rule.
 
 Functions and their columns:
 
@@ -33,19 +39,19 @@ Functions and their columns:
     paid_occupancy, revenue, adr, revpar, stays, alos. "item": a row per item (period = date_from) and a
     total row (item_id NA); "total": the total row; "month" / "week": per period start (the calendar month's
     first day / the ISO week's Monday; nights clipped to date_from..date_to) a row per item and a total row.
-``forward_occupancy(store, as_of=None, horizons=(7, 30, 60))``
+``forward_occupancy(store, as_of=None, horizons=(7, 30, 60), clock=None)``
     horizon_days, date_from, date_to, nights_available, nights_booked, occupancy (adjusted), revenue: nights
-    as_of .. as_of + h - 1, summed over items (as_of default today).
-``year_over_year(store, year=None)``
+    as_of .. as_of + h - 1, summed over items (as_of default today in Moscow).
+``year_over_year(store, year=None, clock=None)``
     month, occupancy (adjusted), revenue, adr, revpar, nights_booked and ly_* of the same month a year
     earlier; 12 rows (year default the current one).
 ``on_the_books(store, date_from, date_to, as_of)``
     one row: as_of, nights_booked, revenue of nights date_from..date_to as known at the end of as_of.
-``pace(store, date_from, date_to, as_of=None, days_back=90)``
+``pace(store, date_from, date_to, as_of=None, days_back=90, clock=None)``
     as_of, days_before (date_from - as_of), nights_booked, revenue, ly_as_of, ly_nights_booked, ly_revenue:
     on the books for each day as_of - days_back .. as_of, against the period a year earlier as known a year
     earlier (29 February maps to 28 February).
-``pickup(store, date_from, date_to, as_of=None, days=7)``
+``pickup(store, date_from, date_to, as_of=None, days=7, clock=None)``
     one row: nights_added, revenue_added (on the books at as_of minus at as_of - days), nights_now, nights_then.
 ``lead_times(store, date_from=None, date_to=None)``
     booking_id, item_id, first_seen, check_in, lead_days = max(check_in - first_seen date, 0); active bookings
@@ -75,10 +81,19 @@ Functions and their columns:
 ``messaging(store)``
     chat_id, item_id, other_user_name, first_incoming_at, first_response_at (first outgoing message at or
     after it), response_minutes, answered (no incoming message waiting), last_message_at, waiting_since (the
-    first incoming message after the last outgoing one; null when answered). Incoming 'system' messages are
-    Avito's, not the guest's: ignored. A chat with no incoming message is answered.
+    first incoming message after the last outgoing one; null when answered). 'system' messages count on
+    neither side (above). A chat with no incoming message is answered.
 ``messaging_summary(store)``
-    one row: chats, answered, unanswered, median_response_minutes.
+    one row: chats, answered, unanswered (a guest waiting), median_response_minutes.
+``inbox(store, now=None)``
+    chat_id, item_id, chat_type, title, other_user_name, last_text, last_at, last_direction (of the newest
+    stored message, else the chat's), unread (incoming messages not read), waiting_since (as messaging),
+    needs_attention (unread or waiting), waited (now - waiting_since, naive UTC); attention first, newest first.
+``night_states(first, last, bookings, blocks)``
+    a listing's calendar as the host manages it: night -> (state, note), state 'booked' | 'pending' | 'blocked' |
+    'free' (an active booking over a block over a pending booking).
+``guest_booking(store, item_id, guest_name, today)``
+    the chat guest's next active or pending booking of the listing as a dict, or None.
 ``grid(store, date_from, date_to, item_ids=None)``
     the шахматка: nightly_facts columns plus price (the listing's current price; Avito keeps no per-night
     price the store could read), sorted by title, night.
@@ -100,6 +115,8 @@ from typing import Any
 import pandas as pd
 
 from .checks import check_range, parse_date
+from .dates import Clock, avito_today, utc_now, year_back
+from .format import as_date, records
 from .store import Store
 
 __all__ = [
@@ -108,12 +125,15 @@ __all__ = [
     "forward_occupancy",
     "gap_nights",
     "grid",
+    "guest_booking",
+    "inbox",
     "kpis",
     "lead_times",
     "length_of_stay",
     "listing_funnel",
     "messaging",
     "messaging_summary",
+    "night_states",
     "nightly_facts",
     "on_the_books",
     "pace",
@@ -333,12 +353,9 @@ def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
     return int(number)
 
 
-def _years_back(day: dt.date, years: int = 1) -> dt.date:
-    """The same calendar day ``years`` earlier; 29 February becomes 28 February (as DuckDB's INTERVAL does)."""
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:
-        return day.replace(year=day.year - years, day=28)
+def _as_of(as_of: DateLike | None, clock: Clock | None) -> dt.date:
+    """``as_of``, or today in Moscow (Avito's day) by ``clock``: never the machine's local date."""
+    return avito_today(clock) if as_of is None else parse_date(as_of, "as_of")
 
 
 def _run(store: Store, sql: str, params: dict[str, Any]) -> pd.DataFrame:
@@ -422,14 +439,16 @@ def forward_occupancy(
     *,
     item_ids: ItemIds = None,
     user_id: int | None = None,
+    clock: Clock | None = None,
 ) -> pd.DataFrame:
-    """Adjusted occupancy and revenue of the next ``h`` nights from ``as_of`` (default today), per horizon.
+    """Adjusted occupancy and revenue of the next ``h`` nights from ``as_of`` (default today in Moscow by
+    ``clock``), per horizon.
 
     An item counts in a horizon if it is an active listing or has a booked night within that horizon.
 
     Example: ``forward_occupancy(store)  # horizon_days 7, 30, 60``
     """
-    start = dt.date.today() if as_of is None else parse_date(as_of, "as_of")
+    start = _as_of(as_of, clock)
     hs = sorted({_positive_int(h, "horizons") for h in horizons})
     if not hs:
         raise ValueError("horizons must name at least one number of days")
@@ -469,15 +488,21 @@ def forward_occupancy(
 
 
 def year_over_year(
-    store: Store, year: int | None = None, *, item_ids: ItemIds = None, user_id: int | None = None
+    store: Store,
+    year: int | None = None,
+    *,
+    item_ids: ItemIds = None,
+    user_id: int | None = None,
+    clock: Clock | None = None,
 ) -> pd.DataFrame:
-    """Month by month, ``year`` (default this one) against the year before: occupancy, revenue, ADR, RevPAR.
+    """Month by month, ``year`` (default this one in Moscow) against the year before: occupancy, revenue, ADR,
+    RevPAR.
 
     Each month counts its own items (active listings and listings booked that month), as ``kpis(by="month")``.
 
     Example: ``year_over_year(store, 2025)[["month", "occupancy", "ly_occupancy"]]``
     """
-    year = dt.date.today().year if year is None else _positive_int(year, "year", minimum=2)
+    year = avito_today(clock).year if year is None else _positive_int(year, "year", minimum=2)
     sql = f"""
     WITH {_FACTS}, {_kpi_ctes("month")},
     _m AS ({_KPI_SELECT} FROM _totals)
@@ -537,6 +562,7 @@ def pace(
     *,
     item_ids: ItemIds = None,
     user_id: int | None = None,
+    clock: Clock | None = None,
 ) -> pd.DataFrame:
     """The on-the-books curve of a period for each day as_of - days_back .. as_of, against last year's.
 
@@ -545,7 +571,7 @@ def pace(
     Example: ``pace(store, "2025-08-01", "2025-08-31", as_of="2025-07-01", days_back=60)``
     """
     first, last = _range(date_from, date_to)
-    day = dt.date.today() if as_of is None else parse_date(as_of, "as_of")
+    day = _as_of(as_of, clock)
     back = _positive_int(days_back, "days_back", minimum=0)
     snaps = """
     SELECT 'now' AS snap, CAST(d AS DATE) AS as_of, CAST($date_from AS DATE) AS p_from, CAST($date_to AS DATE) AS p_to
@@ -567,8 +593,8 @@ def pace(
     params = {
         "date_from": first,
         "date_to": last,
-        "ly_from": _years_back(first),
-        "ly_to": _years_back(last),
+        "ly_from": year_back(first),
+        "ly_to": year_back(last),
         "start": day - dt.timedelta(days=back),
         "as_of": day,
         "item_ids": _item_list(item_ids),
@@ -586,13 +612,14 @@ def pickup(
     *,
     item_ids: ItemIds = None,
     user_id: int | None = None,
+    clock: Clock | None = None,
 ) -> pd.DataFrame:
     """Nights and revenue a period gained on the books in the ``days`` up to ``as_of`` (net of cancellations).
 
     Example: ``pickup(store, "2025-08-01", "2025-08-31")  # the last 7 days``
     """
     first, last = _range(date_from, date_to)
-    day = dt.date.today() if as_of is None else parse_date(as_of, "as_of")
+    day = _as_of(as_of, clock)
     span = _positive_int(days, "days")
     snaps = """
     SELECT snap, CAST(as_of AS DATE) AS as_of, CAST($date_from AS DATE) AS p_from, CAST($date_to AS DATE) AS p_to
@@ -903,29 +930,40 @@ def listing_funnel(
                              "user_id": user_id})
 
 
+# A guest waits for an answer from their first message after the host's last answer. Avito's own 'system'
+# messages ("Новый запрос на бронирование") count on neither side: they are no guest's question and no answer.
 _CHATS = f"""
 _base AS (
-    SELECT c.chat_id, c.item_id, c.other_user_name, c.last_message_at FROM chats c WHERE {_filters("c")}
+    SELECT c.chat_id, c.item_id, c.chat_type, c.other_user_name, c.last_message_at, c.last_message_text,
+           c.last_message_direction
+    FROM chats c WHERE {_filters("c")}
 ),
 _msgs AS (
-    SELECT m.chat_id, m.created,
-           m.direction = 'in' AND m.type IS DISTINCT FROM 'system' AS incoming, m.direction = 'out' AS outgoing
+    SELECT m.chat_id, m.created, m.text, m.direction, m.is_read,
+           m.direction = 'in' AND m.type IS DISTINCT FROM 'system' AS incoming,
+           m.direction = 'out' AND m.type IS DISTINCT FROM 'system' AS outgoing
     FROM messages m
-    WHERE m.created IS NOT NULL AND m.chat_id IN (SELECT chat_id FROM _base)
+    WHERE m.chat_id IN (SELECT chat_id FROM _base)
 ),
 _marks AS (
     SELECT chat_id, min(created) FILTER (WHERE incoming) AS first_incoming_at,
-           max(created) FILTER (WHERE outgoing) AS last_outgoing_at, max(created) AS last_message_at
+           max(created) FILTER (WHERE outgoing) AS last_outgoing_at, max(created) AS last_message_at,
+           arg_max(text, created) AS last_text, arg_max(direction, created) AS last_direction,
+           count(*) FILTER (WHERE direction = 'in' AND NOT coalesce(is_read, false)) AS unread
     FROM _msgs GROUP BY chat_id
 ),
 _per_chat AS (
-    SELECT b.chat_id, b.item_id, b.other_user_name, k.first_incoming_at,
+    SELECT b.chat_id, b.item_id, b.chat_type, b.other_user_name, k.first_incoming_at,
            (SELECT min(m.created) FROM _msgs m
             WHERE m.chat_id = b.chat_id AND m.outgoing AND m.created >= k.first_incoming_at) AS first_response_at,
            greatest(k.last_message_at, b.last_message_at) AS last_message_at,
            (SELECT min(m.created) FROM _msgs m
             WHERE m.chat_id = b.chat_id AND m.incoming
-              AND (k.last_outgoing_at IS NULL OR m.created > k.last_outgoing_at)) AS waiting_since
+              AND (k.last_outgoing_at IS NULL OR m.created > k.last_outgoing_at)) AS waiting_since,
+           coalesce(k.last_text, b.last_message_text) AS inbox_last_text,
+           coalesce(k.last_message_at, b.last_message_at) AS inbox_last_at,
+           coalesce(k.last_direction, b.last_message_direction) AS inbox_last_direction,
+           coalesce(k.unread, 0) AS unread
     FROM _base b LEFT JOIN _marks k ON k.chat_id = b.chat_id
 )
 """
@@ -962,3 +1000,76 @@ def messaging_summary(store: Store, *, item_ids: ItemIds = None, user_id: int | 
     FROM _per_chat
     """
     return _run(store, sql, {"item_ids": _item_list(item_ids), "user_id": user_id})
+
+
+def inbox(
+    store: Store, now: dt.datetime | None = None, *, item_ids: ItemIds = None, user_id: int | None = None
+) -> pd.DataFrame:
+    """The host's inbox: a row per chat, chats that need the host first (unread or a guest waiting), newest first.
+
+    ``waiting_since`` is :func:`messaging`'s (one definition of a guest waiting); ``waited`` is ``now`` (naive
+    UTC, default the current time) minus it, a ``timedelta`` or None.
+
+    Example: ``inbox(store).query("needs_attention")[["other_user_name", "waited"]]``
+    """
+    sql = f"""
+    WITH {_CHATS}
+    SELECT p.chat_id, p.item_id, p.chat_type, i.title, p.other_user_name, p.inbox_last_text AS last_text,
+           p.inbox_last_at AS last_at, p.inbox_last_direction AS last_direction, CAST(p.unread AS BIGINT) AS unread,
+           p.waiting_since, p.unread > 0 OR p.waiting_since IS NOT NULL AS needs_attention
+    FROM _per_chat p LEFT JOIN items i ON i.item_id = p.item_id
+    ORDER BY needs_attention DESC, last_at DESC NULLS LAST, p.chat_id
+    """
+    frame = _nullable_ids(_run(store, sql, {"item_ids": _item_list(item_ids), "user_id": user_id}), "item_id")
+    now = utc_now() if now is None else now
+    frame["waited"] = [None if pd.isna(t) else now - pd.Timestamp(t).to_pydatetime() for t in frame["waiting_since"]]
+    return frame
+
+
+# -- a listing's calendar and a guest's booking ---------------------------------------------------------------
+
+
+def night_states(first: dt.date, last: dt.date, bookings: pd.DataFrame, blocks: pd.DataFrame
+                 ) -> dict[dt.date, tuple[str, str | None]]:
+    """Night -> (state, note) for nights ``first`` <= night < ``last`` of one listing's calendar as the host
+    manages it: 'booked' (an active booking, the guest's name), 'pending' (awaiting payment), 'blocked' (the
+    host's block, its comment) or 'free'. An active booking wins over a block, a block over a pending booking.
+
+    ``bookings`` as ``store.bookings(item_id, statuses=["active", "pending"])``, ``blocks`` as
+    ``store.calendar_blocks(item_id)``.
+    """
+    nights = {first + dt.timedelta(days=i): ("free", None) for i in range((last - first).days)}
+    rank = {"free": 0, "pending": 1, "blocked": 2, "booked": 3}
+
+    def paint(start: Any, end: Any, state: str, note: str | None) -> None:
+        day = max(as_date(start), first)
+        while day < min(as_date(end), last):
+            if rank[state] > rank[nights[day][0]]:
+                nights[day] = (state, note)
+            day += dt.timedelta(days=1)
+
+    for b in records(bookings):
+        state = "booked" if b["status"] == "active" else "pending"
+        paint(b["check_in"], b["check_out"], state, b.get("guest_name"))
+    for b in records(blocks):
+        paint(b["date_start"], b["date_end"], "blocked", b.get("comment") or "закрыто")
+    return nights
+
+
+def guest_booking(store: Store, item_id: Any, guest_name: str | None, today: dt.date) -> dict | None:
+    """The guest's next active or pending booking of the listing (ending today or later), matched by first name
+    and, when the chat shows one, the surname's initial (Avito's chats show "Максим К."); None when none.
+
+    Example: ``guest_booking(store, 4242, "Максим К.", avito_today())["check_in"]``
+    """
+    if item_id is None or pd.isna(item_id) or not guest_name:
+        return None
+    wanted = guest_name.replace(".", " ").split()
+    for booking in records(store.bookings(int(item_id), statuses=["active", "pending"])):
+        name = (booking.get("guest_name") or "").split()
+        if as_date(booking["check_out"]) < today or not name or name[0].lower() != wanted[0].lower():
+            continue
+        if len(wanted) > 1 and (len(name) < 2 or name[1][:1].lower() != wanted[1][:1].lower()):
+            continue
+        return {**booking, "check_in": as_date(booking["check_in"]), "check_out": as_date(booking["check_out"])}
+    return None

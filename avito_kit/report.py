@@ -22,7 +22,6 @@ import html
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,21 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from . import charts, metrics
-from .charts import NBSP, format_date, format_int, format_minutes, format_pct, format_rub, plural
 from .checks import parse_date
+from .dates import add_months, avito_today, month_end, year_back
+from .files import write_atomically
+from .format import (
+    NBSP,
+    format_date,
+    format_datetime,
+    format_decimal,
+    format_int,
+    format_minutes,
+    format_pct,
+    format_rub,
+    none_if_missing,
+    plural,
+)
 from .store import Store
 
 __all__ = ["DEFAULT_REPORT_PATH", "REPORT_CHARTS", "ReportData", "collect", "export_png", "find_browser",
@@ -123,7 +135,7 @@ class ReportData:
     @property
     def last_year(self) -> tuple[dt.date, dt.date]:
         """The same dates a year earlier (29 February maps to 28 February)."""
-        return _year_back(self.date_from), _year_back(self.date_to)
+        return year_back(self.date_from), year_back(self.date_to)
 
 
 def collect(store: Store, date_from: dt.date, date_to: dt.date, today: dt.date) -> ReportData:
@@ -152,11 +164,11 @@ def collect(store: Store, date_from: dt.date, date_to: dt.date, today: dt.date) 
     data.gaps = metrics.gap_nights(store, today, grid_to, min_stay=MIN_STAY)
 
     data.yoy = metrics.year_over_year(store, date_to.year)
-    first_month = _add_months(date_to.replace(day=1), -11)
-    data.kpis_by_month = metrics.kpis(store, first_month, _month_end(date_to), by="month")
+    first_month = add_months(date_to, -11)
+    data.kpis_by_month = metrics.kpis(store, first_month, month_end(date_to), by="month")
 
-    data.pace_from = _add_months(today.replace(day=1), 1)
-    data.pace_to = _month_end(data.pace_from)
+    data.pace_from = add_months(today, 1)
+    data.pace_to = month_end(data.pace_from)
     data.pace = metrics.pace(store, data.pace_from, data.pace_to, as_of=today, days_back=90)
 
     year_ago = date_to - dt.timedelta(days=364)
@@ -183,19 +195,19 @@ def write_report(
     self-contained HTML file (default ``reports/avito_report.html``; folders created; written atomically).
 
     Forward-looking parts (forward occupancy, the grid of the next 60 nights, next month's pace) start at
-    ``today`` (default the current date). Returns the path written.
+    ``today`` (default today in Moscow, Avito's day: ``dates.avito_today()``). Returns the path written.
 
     >>> write_report(Store(), date_from="2026-06-01", date_to="2026-06-30")
     PosixPath('reports/avito_report.html')
     """
-    day = dt.date.today() if today is None else parse_date(today, "today")
+    day = avito_today() if today is None else parse_date(today, "today")
     last = day if date_to is None else parse_date(date_to, "date_to")
     first = last - dt.timedelta(days=PERIOD_DAYS - 1) if date_from is None else parse_date(date_from, "date_from")
     if last < first:
         raise ValueError(f"date_to {last} must be on or after date_from {first}")
     page = render_html(collect(store, first, last, day))
     path = Path(out_path) if out_path is not None else DEFAULT_REPORT_PATH
-    _write_atomically(path, page.encode("utf-8"))
+    write_atomically(path, page.encode("utf-8"))
     return path
 
 
@@ -251,8 +263,8 @@ def render_html(data: ReportData) -> str:
       <span>Аккаунт Avito <b>{_e(data.account)}</b></span>
       <span>Объявлений <b>{data.listings}</b></span>
       <span>Период <b>{days} {plural(days, 'ночь', 'ночи', 'ночей')}</b></span>
-      <span>Данные на <b>{_e(_format_dt(data.data_as_of, utc=True))}</b></span>
-      <span>Сформирован <b>{_e(_format_dt(data.generated_at))}</b></span>
+      <span>Данные на <b>{_e(format_datetime(data.data_as_of, suffix=" UTC"))}</b></span>
+      <span>Сформирован <b>{_e(format_datetime(data.generated_at))}</b></span>
     </div>
   </div>
 </header>
@@ -345,7 +357,7 @@ def _kpi_cards(data: ReportData) -> str:
         ("RevPAR", format_rub(now.get("revpar")), "выручка / доступные ночи", "revpar", "rel"),
         ("Занято ночей", f"{format_int(now.get('nights_booked'))} из {format_int(now.get('nights_available'))}",
          "в активных бронях / доступные", "nights_booked", "rel"),
-        ("Заезды · ALOS", f"{format_int(stays)} · {_format_nights(alos)}",
+        ("Заезды · ALOS", f"{format_int(stays)} · {format_decimal(alos, unit='ноч.')}",
          "брони с заездом в периоде · средняя длительность", "stays", "rel"),
     ]
     out = []
@@ -376,7 +388,7 @@ def _delta(value: Any, base: Any, kind: str, against: str) -> str:
     else:
         cls, arrow = ("up", "▲") if diff > 0 else ("down", "▼")
     sign = "+" if diff > 0 else "−" if diff < 0 else "±"
-    number = f"{abs(diff):.1f}".replace(".", ",")
+    number = format_decimal(abs(diff))
     return (f'<div class="delta {cls}"><span class="arrow">{arrow}</span> {sign}{number}{unit} '
             f'<span>{against}</span></div>')
 
@@ -460,7 +472,8 @@ def _listing_table(data: ReportData) -> str:
                 f'{format_rub(r.get("revenue"))}</td>'
                 f'<td class="num">{format_rub(r.get("adr"))}</td><td class="num">{format_rub(r.get("revpar"))}</td>'
                 f'<td class="num">{format_int(r.get("nights_booked"))} / {format_int(r.get("nights_available"))}</td>'
-                f'<td class="num">{format_int(r.get("stays"))}</td><td class="num">{_format_nights(r.get("alos"))}</td>'
+                f'<td class="num">{format_int(r.get("stays"))}</td>'
+                f'<td class="num">{format_decimal(r.get("alos"), unit="ноч.")}</td>'
                 "</tr>")
 
     body = "".join(row(r, titles.get(int(r["item_id"]), f"Объявление {int(r['item_id'])}"))
@@ -544,60 +557,15 @@ def _e(value: Any) -> str:
 
 
 def _float(value: Any) -> float | None:
+    """A number, or None for a missing or non-numeric value."""
     try:
-        f = float(value)
+        return float(none_if_missing(value))
     except (TypeError, ValueError):
         return None
-    return None if f != f else f  # NaN
-
-
-def _format_nights(value: Any) -> str:
-    v = _float(value)
-    if v is None:
-        return "—"
-    return f"{v:.1f}".replace(".", ",") + f"{NBSP}ноч."
-
-
-def _format_dt(value: dt.datetime | None, *, utc: bool = False) -> str:
-    if value is None:
-        return "—"
-    return value.strftime("%d.%m.%Y %H:%M") + (" UTC" if utc else "")
 
 
 def _range_label(first: dt.date, last: dt.date) -> str:
     return f"{format_date(first)} — {format_date(last)}"
-
-
-def _year_back(day: dt.date) -> dt.date:
-    try:
-        return day.replace(year=day.year - 1)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - 1, day=28)
-
-
-def _add_months(day: dt.date, months: int) -> dt.date:
-    index = day.year * 12 + day.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
-def _month_end(day: dt.date) -> dt.date:
-    return _add_months(day.replace(day=1), 1) - dt.timedelta(days=1)
-
-
-def _write_atomically(path: Path, payload: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename: a reader sees the old file or the new, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- PNG export ----------------------------------------------------------------------------------------------------
@@ -647,7 +615,7 @@ def export_png(fig: go.Figure, path: str | os.PathLike[str], width: int = 1200, 
     if not isinstance(png, bytes | bytearray) or not bytes(png[:8]) == b"\x89PNG\r\n\x1a\n":
         raise RuntimeError(f"kaleido returned no PNG for the figure (browser {browser})")
     out = Path(path)
-    _write_atomically(out, bytes(png))
+    write_atomically(out, bytes(png))
     return out
 
 

@@ -1,16 +1,15 @@
 """KPI frames -> text for a terminal or a JSON consumer (what ``avito-kit kpi`` and ``make demo`` print).
 
-Pure like ``charts``: a DataFrame in, a string out.
+Pure like ``charts``: a DataFrame in, a string out; numbers read as ``avito_kit.format`` writes them.
 """
 
 from __future__ import annotations
 
 import json
-import math
 
 import pandas as pd
 
-from .charts import format_int, format_pct, format_rub
+from .format import format_decimal, format_int, format_pct, format_rub, is_missing
 
 __all__ = ["KPI_KEYS", "kpi_json", "kpi_records", "kpi_table"]
 
@@ -32,7 +31,7 @@ def kpi_records(frame: pd.DataFrame) -> list[dict]:
         record = {}
         for key in KPI_KEYS:
             value = row.get(key)
-            if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            if is_missing(value):
                 record[key] = None
             elif key == "item_id" or key in _COUNTS:
                 record[key] = int(value)
@@ -57,7 +56,7 @@ def kpi_table(frame: pd.DataFrame, titles: dict[int, str] | None = None, heading
         rows.append((name[:34], format_int(r["nights_total"]), format_int(r["nights_booked"]),
                      format_int(r["nights_blocked"]), format_pct(r["occupancy"]), format_pct(r["paid_occupancy"]),
                      format_rub(r["revenue"]), format_rub(r["adr"]), format_rub(r["revpar"]),
-                     format_int(r["stays"]), "—" if r["alos"] is None else f"{r['alos']:.1f}".replace(".", ",")))
+                     format_int(r["stays"]), format_decimal(r["alos"])))
     widths = [max(len(str(line[i])) for line in [header, *rows]) for i in range(len(header))]
     lines = [heading] if heading else []
     for n, line in enumerate([header, *rows]):

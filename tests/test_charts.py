@@ -13,7 +13,8 @@ import plotly.graph_objects as go
 import pytest
 
 from avito_kit import charts
-from avito_kit.charts import EMPTY_MESSAGE, NBSP, STATE_COLOURS, STATE_LABELS
+from avito_kit.charts import EMPTY_MESSAGE, STATE_COLOURS, STATE_LABELS
+from avito_kit.format import NBSP
 
 ITEM_A, ITEM_B, ITEM_C = 3_000_000_001, 3_000_000_002, 3_000_000_003  # ids above 2^31, as Avito's are
 
@@ -100,40 +101,6 @@ def weekday_frame() -> pd.DataFrame:
             for j, w in enumerate(weeks) for d in range(7)]
     rows[-1]["occupancy"] = np.nan  # a Sunday with no available nights
     return pd.DataFrame(rows)
-
-
-# -- formats ------------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    (12345, f"12{NBSP}345{NBSP}₽"),
-    (12345.4, f"12{NBSP}345{NBSP}₽"),
-    (1_234_567.5, f"1{NBSP}234{NBSP}568{NBSP}₽"),
-    (0, f"0{NBSP}₽"),
-    (-1500, f"−1{NBSP}500{NBSP}₽"),
-    (-0.2, f"0{NBSP}₽"),
-    (None, "—"),
-    (float("nan"), "—"),
-    (pd.NA, "—"),
-])
-def test_format_rub(value, expected):
-    assert charts.format_rub(value) == expected
-
-
-def test_format_rub_reads_as_russian_with_plain_spaces():
-    assert charts.format_rub(12345).replace(NBSP, " ") == "12 345 ₽"
-    assert charts.format_rub(99.5, decimals=2).replace(NBSP, " ") == "99,50 ₽"
-
-
-def test_other_formats():
-    assert charts.format_pct(0.725) == f"72,5{NBSP}%"
-    assert charts.format_pct(float("nan")) == "—"
-    assert charts.format_date("2026-03-08") == "08.03.2026"
-    assert charts.format_date(pd.Timestamp("2026-12-31 23:00")) == "31.12.2026"
-    assert charts.month_label("2026-03-01") == "мар 2026"
-    assert charts.format_minutes(95) == "1 ч 35 мин"
-    assert [charts.plural(n, "ночь", "ночи", "ночей") for n in (1, 2, 5, 11, 21, 22, 112)] == [
-        "ночь", "ночи", "ночей", "ночей", "ночь", "ночи", "ночей"]
 
 
 # -- the grid ------------------------------------------------------------------------------------------------------
@@ -340,12 +307,15 @@ def test_yoy_with_only_missing_values_is_empty():
 
 
 def test_charts_module_is_pure():
-    """No store, metrics, database or display: only pandas, numpy and plotly, and no call that shows or writes."""
+    """No store, metrics, database or display: only pandas, numpy, plotly and avito_kit's own (pure) formats, and
+    no call that shows or writes."""
     tree = ast.parse(Path(charts.__file__).read_text(encoding="utf-8"))
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and not node.level}
+    own = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level}
     assert {name.split(".")[0] for name in imported} <= {"__future__", "collections", "math", "typing", "numpy",
                                                           "pandas", "plotly"}
+    assert own == {"format"}
     called = {node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call)
               and isinstance(node.func, ast.Attribute)}
     assert not called & {"show", "write_html", "write_image", "to_image", "display"}

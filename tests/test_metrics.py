@@ -246,6 +246,21 @@ def test_forward_occupancy(store):
     assert (month.nights_available, month.nights_booked, month.occupancy, month.revenue) == (28, 5, 5 / 28, 7000)
 
 
+def test_today_is_avitos_moscow_date_not_the_machines(store):
+    add_items(store, {"item_id": A})
+    late_evening = dt.datetime(2026, 12, 1, 22, 30, tzinfo=dt.UTC)  # 01:30 on 2 December in Moscow
+
+    def clock() -> dt.datetime:
+        return late_evening
+
+    forward = metrics.forward_occupancy(store, horizons=(7,), clock=clock)
+    assert (forward.date_from[0], forward.date_to[0]) == (Day("2026-12-02"), Day("2026-12-08"))
+    pace = metrics.pace(store, "2027-01-01", "2027-01-31", days_back=0, clock=clock)
+    assert pace.as_of.tolist() == [Day("2026-12-02")]
+    new_year = dt.datetime(2026, 12, 31, 21, 30, tzinfo=dt.UTC)  # already 2027 in Moscow
+    assert metrics.year_over_year(store, clock=lambda: new_year).month[0] == Day("2027-01-01")
+
+
 def test_year_over_year(store):
     add_items(store, {"item_id": A})
     add_booking(store, A, "2024-03-10", "2024-03-15", 5000)
@@ -425,23 +440,28 @@ def test_listing_funnel_per_week(store):
     ]
 
 
-def test_messaging_response_time_and_unanswered_chats(store):
+def t(hh_mm: str) -> pd.Timestamp:
+    """A time of day on 1 June 2025, when the chats below talk."""
+    return pd.Timestamp(f"2025-06-01 {hh_mm}")
+
+
+def add_chats(store: Store, messages: list[tuple[str, str, str, str]], **columns: list) -> None:
+    """Chats u2i-1, u2i-2 (listing A) and u2i-3 (B) and their (chat_id, direction, type, "HH:MM") messages."""
     store.upsert_chats(pd.DataFrame({"chat_id": ["u2i-1", "u2i-2", "u2i-3"], "item_id": [A, A, B],
                                      "other_user_name": ["Анна", "Борис", "Вера"]}), USER)
+    store.upsert_messages(pd.DataFrame({
+        "message_id": [f"m{i}" for i in range(len(messages))], "chat_id": [m[0] for m in messages],
+        "direction": [m[1] for m in messages], "type": [m[2] for m in messages],
+        "created": [t(m[3]) for m in messages], **columns}), USER)
 
-    def t(hh_mm: str) -> pd.Timestamp:
-        return pd.Timestamp(f"2025-06-01 {hh_mm}")
 
-    messages = [
+def test_messaging_response_time_and_unanswered_chats(store):
+    add_chats(store, [
         ("u2i-1", "in", "text", "10:00"), ("u2i-1", "in", "text", "10:05"), ("u2i-1", "out", "text", "10:30"),
         ("u2i-1", "in", "text", "11:00"), ("u2i-1", "in", "text", "11:10"),  # waiting since 11:00
         ("u2i-2", "in", "system", "09:00"), ("u2i-2", "in", "text", "09:10"), ("u2i-2", "out", "text", "09:25"),
         ("u2i-3", "out", "text", "08:00"),  # the host wrote first; nobody is waiting
-    ]
-    store.upsert_messages(pd.DataFrame({
-        "message_id": [f"m{i}" for i in range(len(messages))], "chat_id": [m[0] for m in messages],
-        "direction": [m[1] for m in messages], "type": [m[2] for m in messages],
-        "created": [t(m[3]) for m in messages]}), USER)
+    ])
 
     chats = metrics.messaging(store).set_index("chat_id")
     assert list(chats.reset_index().columns) == [
@@ -457,6 +477,61 @@ def test_messaging_response_time_and_unanswered_chats(store):
 
     summary = metrics.messaging_summary(store)
     assert summary.iloc[0].tolist() == [3, 2, 1, 22.5]
+
+
+def test_a_system_message_neither_asks_nor_answers_and_the_inbox_counts_alike(store):
+    add_chats(store, [
+        ("u2i-1", "in", "system", "09:00"),  # Avito's booking request alone: no guest waits
+        ("u2i-2", "in", "text", "10:00"), ("u2i-2", "out", "system", "10:05"),  # not the host's answer
+        ("u2i-3", "in", "text", "11:00"), ("u2i-3", "out", "text", "11:20"), ("u2i-3", "in", "system", "11:30"),
+    ], is_read=[True] * 6)
+
+    chats = metrics.messaging(store).set_index("chat_id")
+    assert chats.answered.to_dict() == {"u2i-1": True, "u2i-2": False, "u2i-3": True}
+    assert chats.loc["u2i-2", "waiting_since"] == t("10:00") and chats.loc["u2i-3", "response_minutes"] == 20
+
+    inbox = metrics.inbox(store, now=t("12:00").to_pydatetime())
+    assert inbox.chat_id[0] == "u2i-2" and inbox.needs_attention.tolist() == [True, False, False]
+    assert inbox.waited[0] == dt.timedelta(hours=2) and inbox.waited[1:].isna().all()
+    assert inbox.set_index("chat_id").waiting_since.equals(chats.waiting_since.reindex(inbox.chat_id))
+    assert metrics.messaging_summary(store).unanswered[0] == inbox.waiting_since.notna().sum() == 1
+
+
+def test_inbox_lists_unread_chats_with_their_last_message(store):
+    store.upsert_chats(pd.DataFrame({"chat_id": ["u2i-1", "u2i-2"], "item_id": [A, A],
+                                     "other_user_name": ["Анна", "Борис"]}), USER)
+    add_items(store, {"item_id": A, "title": "Студия"})
+    store.upsert_messages(pd.DataFrame({
+        "message_id": ["m1", "m2", "m3"], "chat_id": ["u2i-1", "u2i-1", "u2i-2"], "direction": ["in", "out", "in"],
+        "type": ["text", "text", "system"], "text": ["Свободно?", "Да", "Новый запрос на бронирование"],
+        "created": [T0, T0 + dt.timedelta(minutes=5), T0 + dt.timedelta(minutes=1)],
+        "is_read": [True, True, False]}), USER)
+    inbox = metrics.inbox(store).set_index("chat_id")
+    assert inbox.loc["u2i-1", ["title", "last_text", "last_direction", "unread"]].tolist() == ["Студия", "Да", "out", 0]
+    # An unread booking request needs the host's eye although no guest waits for an answer.
+    assert inbox.loc["u2i-2", ["unread", "needs_attention"]].tolist() == [1, True]
+    assert pd.isna(inbox.loc["u2i-2", "waiting_since"]) and inbox.index[0] == "u2i-2"
+
+
+def test_night_states_put_bookings_over_blocks_over_pending():
+    first = dt.date(2027, 3, 1)
+    bookings = pd.DataFrame({"check_in": [dt.date(2027, 3, 2), dt.date(2027, 3, 5)],
+                             "check_out": [dt.date(2027, 3, 4), dt.date(2027, 3, 7)],
+                             "status": ["active", "pending"], "guest_name": ["Анна", "Олег"]})
+    blocks = pd.DataFrame({"date_start": [dt.date(2027, 3, 3)], "date_end": [dt.date(2027, 3, 6)],
+                           "comment": [None]})
+    states = metrics.night_states(first, dt.date(2027, 3, 8), bookings, blocks)
+    assert [s for s, _ in states.values()] == ["free", "booked", "booked", "blocked", "blocked", "pending", "free"]
+
+
+def test_guest_booking_matches_first_name_and_initial(store):
+    add_items(store, {"item_id": A})
+    add_booking(store, A, "2025-07-01", "2025-07-04", 3000, guest_name="Максим Кузнецов")
+    add_booking(store, A, "2025-07-10", "2025-07-12", 3000, guest_name="Максим Петров")
+    booking = metrics.guest_booking(store, A, "Максим П.", dt.date(2025, 6, 1))
+    assert (booking["check_in"], booking["check_out"]) == (dt.date(2025, 7, 10), dt.date(2025, 7, 12))
+    assert metrics.guest_booking(store, A, "Максим К.", dt.date(2025, 7, 5)) is None  # that stay is over
+    assert metrics.guest_booking(store, A, None, dt.date(2025, 6, 1)) is None
 
 
 def test_grid_adds_the_price_and_sorts_by_title(store):

@@ -17,12 +17,13 @@ import pytest
 from plotly.offline import get_plotlyjs_version
 
 from avito_kit import charts, metrics, report
-from avito_kit.charts import format_int, format_pct, format_rub
+from avito_kit.format import format_int, format_pct, format_rub
 from avito_kit.report import REPORT_CHARTS, export_png, write_report
 from avito_kit.sandbox import Sandbox
 from avito_kit.session import open_client
 from avito_kit.store import Store
 from avito_kit.sync import sync
+from avito_kit.widgets import InboxWidget
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -177,6 +178,31 @@ def test_empty_store_still_gives_a_report(tmp_path):
     assert text.count("Plotly.newPlot(") == len(REPORT_CHARTS)
     assert "В базе нет объявлений" in text
     assert "avito-kit sync" in text
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory) -> Store:
+    """What ``make demo`` syncs: the sandbox with its default seed."""
+    store = Store(tmp_path_factory.mktemp("demo") / "avito.duckdb")
+
+    async def fill() -> None:
+        async with open_client(sandbox=Sandbox()) as client:
+            await sync(client, store, progress=False)
+
+    asyncio.run(fill())
+    return store
+
+
+async def test_the_inbox_and_the_report_count_the_same_waiting_guests(demo_store, tmp_path):
+    """One definition (metrics.messaging): a system message neither asks nor answers. The demo holds chats where
+    Avito's system message came after the host's answer, which the inbox once counted as a guest waiting."""
+    page = write_report(demo_store, tmp_path / "r.html").read_text(encoding="utf-8")
+    waiting = int(re.search(r"<b>(\d+) (?:гость ждёт|гостя ждут|гостей ждут) ответа</b>", page).group(1))
+    async with open_client(sandbox=Sandbox()) as client:
+        inbox = InboxWidget(client, demo_store)
+    assert sum(row["waited"] is not None for row in inbox._rows.values()) == waiting
+    assert metrics.inbox(demo_store).waiting_since.notna().sum() == waiting > 0
+    assert metrics.messaging_summary(demo_store).unanswered[0] == waiting
 
 
 # -- the browser -----------------------------------------------------------------------------------------------

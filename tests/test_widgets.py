@@ -10,23 +10,18 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from avito_kit import charts, metrics
+from avito_kit import metrics
+from avito_kit.dates import avito_today
+from avito_kit.format import format_pct
 from avito_kit.sandbox import Sandbox
 from avito_kit.session import open_client
 from avito_kit.store import Store
 from avito_kit.sync import sync
-from avito_kit.widgets import (
-    CalendarWidget,
-    Dashboard,
-    InboxWidget,
-    SyncButton,
-    fill_template,
-    inbox_frame,
-    night_states,
-    replace_figure,
-)
+from avito_kit.widgets import CalendarWidget, Dashboard, InboxWidget, SyncButton
+from avito_kit.widgets.dashboard import replace_figure
+from avito_kit.widgets.inbox import fill_template
 
-TODAY = dt.date.today()
+TODAY = avito_today()
 MONTHS = ("Январь", "Февраль", "Март", "Апрель", "Май", "Июнь", "Июль", "Август", "Сентябрь", "Октябрь", "Ноябрь",
           "Декабрь")
 WRITES = {"postSendMessage", "chatRead", "putBookingsInfo", "putIntervals"}
@@ -62,7 +57,7 @@ def waiting_chat(inbox: InboxWidget) -> str:
 
 
 async def test_inbox_lists_unread_and_waiting_chats_first(client, store):
-    frame = inbox_frame(store)
+    frame = metrics.inbox(store)
     attention = frame["needs_attention"].tolist()
     assert attention == sorted(attention, reverse=True) and any(attention) and not all(attention)
     inbox = InboxWidget(client, store)
@@ -346,17 +341,6 @@ async def test_month_navigation_and_listing_picker(client, store):
     assert cal.grid.value.count("data-state=") == pd.Period(cal.month, "M").days_in_month
 
 
-def test_night_states_put_bookings_over_blocks_over_pending():
-    first = dt.date(2027, 3, 1)
-    bookings = pd.DataFrame({"check_in": [dt.date(2027, 3, 2), dt.date(2027, 3, 5)],
-                             "check_out": [dt.date(2027, 3, 4), dt.date(2027, 3, 7)],
-                             "status": ["active", "pending"], "guest_name": ["Анна", "Олег"]})
-    blocks = pd.DataFrame({"date_start": [dt.date(2027, 3, 3)], "date_end": [dt.date(2027, 3, 6)],
-                           "comment": [None]})
-    states = night_states(first, dt.date(2027, 3, 8), bookings, blocks)
-    assert [s for s, _ in states.values()] == ["free", "booked", "booked", "blocked", "blocked", "pending", "free"]
-
-
 # -- sync ---------------------------------------------------------------------------------------------------
 
 
@@ -374,13 +358,20 @@ async def test_sync_button_syncs_once_and_shows_the_report(sandbox, client, tmp_
     assert not button.button.disabled
 
 
-async def test_a_failing_sync_is_shown_in_the_output(sandbox, client, tmp_path):
+async def test_a_failing_sync_is_shown_in_the_output(sandbox, tmp_path):
+    waits = []
+
+    async def no_wait(seconds: float) -> None:  # the client's backoff, recorded instead of waited
+        waits.append(seconds)
+
     store = Store(tmp_path / "empty.duckdb")
-    button = SyncButton(client, store, progress=False)
-    for _ in range(6):  # more than the client's retries
-        sandbox.queue_fault("503", path_contains="/core/v1/items")
-    button.button.click()
-    await button.wait_idle()
+    async with open_client(sandbox=sandbox, sleep=no_wait) as client:
+        button = SyncButton(client, store, progress=False)
+        for _ in range(6):  # more than the client's retries
+            sandbox.queue_fault("503", path_contains="/core/v1/items")
+        button.button.click()
+        await button.wait_idle()
+    assert waits  # it did retry
     assert "AvitoServerError" in "".join(o.get("text", "") for o in button.output.outputs)
     assert store.sync_runs()["status"].tolist() == ["failed"] and not button.button.disabled
     assert button.bar.bar_style == "danger" and button.report is None
@@ -395,7 +386,7 @@ async def test_dashboard_follows_its_pickers_in_place(store):
     first, last = TODAY.replace(day=1), board.date_to.value
     expected = metrics.kpis(store, first, last, by="total")
     assert board.kpis["nights_booked"].tolist() == expected["nights_booked"].tolist()
-    assert charts.format_pct(expected["occupancy"][0]) in board.cards.value
+    assert format_pct(expected["occupancy"][0]) in board.cards.value
     assert [t.type for t in grid_widget.data] == ["heatmap"] * 3 and len(monthly_widget.data) == 4
 
     board.period.value = "Следующие 90 ночей"

@@ -1,0 +1,141 @@
+"""The dashboard: KPI cards, the шахматка and the month-by-month chart for a period and a listing (or all),
+from ``metrics`` and ``charts``, updated in place whenever a picker changes. Reads the store only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+import plotly.graph_objects as go
+
+from .. import charts, metrics
+from ..dates import add_months, avito_today, month_end
+from ..format import format_date, format_decimal, format_int, format_pct, format_rub, records
+from ..store import Store
+from .base import ActionWidget, classed, listing_options
+
+__all__ = ["PERIODS", "Dashboard", "replace_figure"]
+
+PERIODS = {  # label -> (first night, last night) from today
+    "Этот месяц": lambda t: (t.replace(day=1), month_end(t)),
+    "Следующие 30 ночей": lambda t: (t, t + dt.timedelta(days=29)),
+    "Следующие 90 ночей": lambda t: (t, t + dt.timedelta(days=89)),
+    "Прошлый месяц": lambda t: (add_months(t, -1), t.replace(day=1) - dt.timedelta(days=1)),
+    "Последние 90 ночей": lambda t: (t - dt.timedelta(days=90), t - dt.timedelta(days=1)),
+    "Этот год": lambda t: (dt.date(t.year, 1, 1), dt.date(t.year, 12, 31)),
+}
+
+
+class Dashboard(ActionWidget):
+    """KPI cards, the шахматка and the month-by-month chart for a period and a listing (or all), updated in
+    place (``go.FigureWidget`` and ``batch_update()``) whenever a picker changes. Reads the store only.
+
+    >>> dashboard = Dashboard(store)
+    >>> dashboard.period.value = "Следующие 30 ночей"; dashboard.kpis   # the totals row shown in the cards
+    """
+
+    def __init__(self, store: Store, *, today: dt.date | None = None) -> None:
+        super().__init__(layout=widgets.Layout(width="100%"))
+        self.store = store
+        self.today = today or avito_today()
+        self.kpis: pd.DataFrame | None = None
+        self.period = classed(widgets.Dropdown(options=[*PERIODS, "Свои даты"], value="Этот месяц",
+                                               description="Период"), "avito-period")
+        first, last = PERIODS["Этот месяц"](self.today)
+        self.date_from = classed(widgets.DatePicker(value=first, description="С ночи"), "avito-date-from")
+        self.date_to = classed(widgets.DatePicker(value=last, description="По ночь"), "avito-date-to")
+        self.listing = classed(widgets.Dropdown(
+            options=[("Все объявления", 0), *listing_options(store)], value=0,  # 0: all (None shows blank)
+            description="Объявление", style={"description_width": "initial"},
+            layout=widgets.Layout(width="520px")), "avito-dashboard-listing")
+        self.cards = classed(widgets.HTML(), "avito-kpi-cards")
+        self.grid_figure = go.FigureWidget()
+        self.monthly_figure = go.FigureWidget()
+        self.children = [widgets.HBox([self.period, self.date_from, self.date_to]), self.listing, self.cards,
+                         self.grid_figure, self.monthly_figure, self.status, self.output]
+        self.add_class("avito-dashboard")
+        self._setting_period = False
+        self.period.observe(self._routed(self._on_period), "value")
+        for control in (self.date_from, self.date_to, self.listing):
+            control.observe(self._routed(self._on_change), "value")
+        self._routed(self.update)()
+
+    @property
+    def item_ids(self) -> list[int] | None:
+        return [self.listing.value] if self.listing.value else None
+
+    def update(self) -> None:
+        """Recompute the cards and both charts for the current pickers."""
+        first, last = self.date_from.value, self.date_to.value
+        if first is None or last is None or last < first:
+            self._say("Выберите период: первая ночь не позже последней.", "error")
+            return
+        self.kpis = metrics.kpis(self.store, first, last, by="total", item_ids=self.item_ids)
+        forward = metrics.forward_occupancy(self.store, as_of=self.today, item_ids=self.item_ids)
+        self.cards.value = _kpi_cards_html(self.kpis, forward)
+        replace_figure(self.grid_figure, charts.occupancy_grid(
+            metrics.grid(self.store, first, last, item_ids=self.item_ids)))
+        replace_figure(self.monthly_figure, charts.monthly_occupancy_revenue(
+            metrics.year_over_year(self.store, last.year, item_ids=self.item_ids)))
+        self._say(f"Ночи {format_date(first)} – {format_date(last)}.", "info")
+
+    def _on_period(self, change: Any) -> None:
+        if change["new"] not in PERIODS:
+            return  # "Свои даты": the pickers decide
+        first, last = PERIODS[change["new"]](self.today)
+        self._setting_period = True
+        try:
+            self.date_from.value, self.date_to.value = first, last
+        finally:
+            self._setting_period = False
+        self.update()
+
+    def _on_change(self, change: Any) -> None:
+        if self._setting_period:
+            return
+        if change["owner"] is not self.listing and self.period.value in PERIODS:
+            self._setting_period = True
+            try:
+                self.period.value = "Свои даты"
+            finally:
+                self._setting_period = False
+        self.update()
+
+
+def replace_figure(target: go.FigureWidget, figure: go.Figure) -> None:
+    """Show ``figure`` in the widget ``target`` in one batched update: traces of the same kinds are updated in
+    place, otherwise replaced; the layout follows ``figure``."""
+    with target.batch_update():
+        if [t.type for t in target.data] == [t.type for t in figure.data]:
+            for old, new in zip(target.data, figure.data, strict=True):
+                properties = new.to_plotly_json()
+                properties.pop("type", None)
+                old.update(properties, overwrite=True)
+        else:
+            target.data = []
+            target.add_traces(list(figure.data))
+        target.layout = figure.layout
+
+
+def _kpi_cards_html(totals: pd.DataFrame, forward: pd.DataFrame) -> str:
+    row = records(totals)[0] if len(totals) else {}
+    nights = f"{format_int(row.get('nights_booked'))} из {format_int(row.get('nights_available'))}"
+    cards = [
+        ("Загрузка", format_pct(row.get("occupancy")), f"ночей занято {nights}"),
+        ("Выручка", format_rub(row.get("revenue")), "по ночам периода"),
+        ("ADR", format_rub(row.get("adr")), "выручка / занятые ночи"),
+        ("RevPAR", format_rub(row.get("revpar")), "выручка / доступные ночи"),
+        ("Заезды", format_int(row.get("stays")),
+         "ср. длительность " + format_decimal(row.get("alos"))),
+    ]
+    cards += [(f"Вперёд {r['horizon_days']} дн.", format_pct(r["occupancy"]), format_rub(r["revenue"]))
+              for r in records(forward)]
+    return "<div style='display:flex;flex-wrap:wrap;gap:8px;margin:6px 0'>" + "".join(
+        f"<div class='avito-kpi' style='border:1px solid #dde3ea;border-radius:8px;padding:8px 12px;min-width:120px'>"
+        f"<div style='color:#607080;font-size:12px'>{html.escape(title)}</div>"
+        f"<div style='font-size:20px;font-weight:600'>{html.escape(value)}</div>"
+        f"<div style='color:#8090a0;font-size:11px'>{html.escape(note)}</div></div>"
+        for title, value, note in cards) + "</div>"
