@@ -16,19 +16,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from .checks import check_chat_id, check_id, check_range, check_text
-from .client import AvitoApiClient
+from .client import AvitoApiClient, check_base_params, check_prices
 from .dates import Clock, avito_today, utc_now
 from .errors import AvitoConflict, AvitoTransportError
-from .format import format_date, none_if_missing, plural
+from .format import format_date, format_rub, none_if_missing, plural
 from .rows import message_row, messages_frame
 from .store import Store
 
-__all__ = ["AVAILABILITY_DAYS", "Plan", "apply_plan", "mark_read", "plan_block", "plan_open", "send_reply"]
+__all__ = ["AVAILABILITY_DAYS", "ListingPlan", "Plan", "PricePlan", "apply_listing_plan", "apply_plan",
+           "apply_price_plan", "mark_read", "plan_block", "plan_listing", "plan_open", "plan_prices", "send_reply"]
 
 AVAILABILITY_DAYS = 365
 Range = tuple[dt.date, dt.date]  # nights start <= night < end
@@ -248,3 +250,164 @@ def _active_bookings(store: Store, item_id: int, first: dt.date, last: dt.date) 
 
 def _blocks_frame(blocks: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(blocks, columns=["date_start", "date_end", "comment"])
+
+
+# -- prices and base parameters ---------------------------------------------------------------------------
+# Avito never reads these back (REAL-WORLD.md): the store keeps every push Avito accepted, and a push whose
+# answer was lost after sending is audited `unknown` (not recorded as a price, never resent automatically).
+
+
+@dataclass
+class PricePlan:
+    """Nightly prices for nights ``date_from`` <= night < ``date_to``, ready to send (postRealtyPrices)."""
+
+    item_id: int
+    date_from: dt.date
+    date_to: dt.date  # the first night left as it was
+    prices_payload: list[dict]  # what Avito receives: date_to INCLUSIVE
+
+    def describe(self) -> str:
+        """The preview shown before a person confirms (in Russian)."""
+        nights = (self.date_to - self.date_from).days
+        lines = [f"Цены объявления {self.item_id}: ночи {format_date(self.date_from)} – "
+                 f"{format_date(self.date_to - dt.timedelta(days=1))} ({_nights(nights)})"]
+        for price in self.prices_payload:
+            lines.append(f"  {format_date(price['date_from'])} – {format_date(price['date_to'])} включительно: "
+                         + _price_terms(price))
+        lines.append("Авито не показывает цены обратно: avito_kit сохранит отправленное.")
+        return "\n".join(lines)
+
+
+@dataclass
+class ListingPlan:
+    """A listing's base parameters, ready to send (postBaseParams): only the fields the host gave."""
+
+    item_id: int
+    params_payload: dict
+
+    def describe(self) -> str:
+        """The preview shown before a person confirms (in Russian)."""
+        p = self.params_payload
+        lines = [f"Базовые параметры объявления {self.item_id}:"]
+        if "night_price" in p:
+            lines.append(f"  цена за ночь: {format_rub(p['night_price'])}")
+        if "minimal_duration" in p:
+            lines.append(f"  минимальный срок: {_nights(p['minimal_duration'])}")
+        if "instant" in p:
+            instant = p["instant"]
+            text = "включено" if instant["active"] else "выключено"
+            if instant.get("min_days") is not None:
+                text += f", не ближе {instant['min_days']} дн. до заезда"
+            if instant.get("max_days") is not None:
+                text += f", не дальше {instant['max_days']} дн. до заезда"
+            lines.append(f"  мгновенное бронирование: {text}")
+        if "discount" in p:
+            lines.append("  скидки: " + (", ".join(f"от {_nights(d['threshold'])} – {d['percent']} %"
+                                                   for d in p["discount"]) or "нет"))
+        if "refund" in p:
+            lines.append(f"  бесплатная отмена: за {p['refund']['days']} дн. до заезда")
+        if "extra_guest_fee" in p:
+            lines.append(f"  доплата за гостя: {format_rub(p['extra_guest_fee'])}")
+        if "extra_guest_threshold" in p:
+            lines.append(f"  доплата с гостя сверх {p['extra_guest_threshold']}")
+        return "\n".join(lines)
+
+
+def plan_prices(store: Store, item_id: int, date_from, date_to, night_price: int, *,
+                minimal_duration: int | None = None, extra_guest_fee: int | None = None,
+                today: dt.date | None = None, clock: Clock | None = None) -> PricePlan:
+    """Price nights ``date_from`` <= night < ``date_to`` (as ``calendar block``); Avito gets the inclusive
+    last night. Refused (``ValueError``) for past nights, a listing not in the store or a value outside the spec.
+
+    >>> plan = plan_prices(store, item_id, "2026-12-04", "2026-12-06", 5500, minimal_duration=2)
+    >>> plan.prices_payload
+    [{'date_from': '2026-12-04', 'date_to': '2026-12-05', 'night_price': 5500, 'minimal_duration': 2}]
+    """
+    item_id, first, last, today = _checked(store, item_id, date_from, date_to, today or avito_today(clock))
+    if first < today:
+        raise ValueError(f"the first night {first} is in the past; Avito takes prices from today ({today}) on")
+    price = {"date_from": first, "date_to": last - dt.timedelta(days=1), "night_price": night_price,
+             "minimal_duration": minimal_duration, "extra_guest_fee": extra_guest_fee}
+    payload = check_prices([{k: v for k, v in price.items() if v is not None}], today)
+    return PricePlan(item_id, first, last, payload)
+
+
+def plan_listing(store: Store, item_id: int, *, night_price: int | None = None, minimal_duration: int | None = None,
+                 instant_active: bool | None = None, instant_min_days: int | None = None,
+                 instant_max_days: int | None = None, discounts: dict[int, int] | None = None,
+                 refund_days: int | None = None, extra_guest_fee: int | None = None,
+                 extra_guest_threshold: int | None = None) -> ListingPlan:
+    """Base parameters to send; only those given. ``discounts``: ``{nights: percent}`` (nights 3, 7 or 30),
+    the full set (``{}`` clears them). Instant-booking days without ``instant_active`` keep the state last pushed.
+
+    >>> plan_listing(store, item_id, minimal_duration=2, instant_active=True).params_payload
+    {'minimal_duration': 2, 'instant': {'active': True}}
+    """
+    item_id = check_id(item_id, "item_id")
+    if not store.has_item(item_id):
+        raise ValueError(f"listing {item_id} is not in the store; run `avito-kit sync` first")
+    params: dict = {"night_price": night_price, "minimal_duration": minimal_duration, "refund": None,
+                    "extra_guest_fee": extra_guest_fee, "extra_guest_threshold": extra_guest_threshold}
+    if instant_active is not None or instant_min_days is not None or instant_max_days is not None:
+        if instant_active is None:
+            instant_active = none_if_missing(store.current_base_params(item_id)["instant_active"])
+            if instant_active is None:
+                raise ValueError("instant booking days need --instant on or off (avito_kit has not pushed it yet)")
+        params["instant"] = {"active": bool(instant_active), "min_days": instant_min_days,
+                             "max_days": instant_max_days}
+    if discounts is not None:
+        params["discount"] = [{"threshold": nights, "percent": percent} for nights, percent in discounts.items()]
+    if refund_days is not None:
+        params["refund"] = {"days": refund_days}
+    return ListingPlan(item_id, check_base_params({k: v for k, v in params.items() if v is not None}))
+
+
+async def apply_price_plan(client: AvitoApiClient, store: Store, plan: PricePlan) -> str:
+    """Send confirmed prices once, audited as ``price_set``; kept in ``prices`` when Avito accepted."""
+    audit_id = await _send_audited(store, "price_set", plan.item_id, {"prices": plan.prices_payload},
+                                   lambda: client.update_item_prices(plan.item_id, plan.prices_payload))
+    store.record_price_push(await client.user_id(), plan.item_id, plan.prices_payload, audit_id=audit_id)
+    store.audit_finish(audit_id, "ok")
+    return "ok"
+
+
+async def apply_listing_plan(client: AvitoApiClient, store: Store, plan: ListingPlan) -> str:
+    """Send confirmed base parameters once, audited as ``listing_set``; kept in ``base_params`` when accepted."""
+    audit_id = await _send_audited(store, "listing_set", plan.item_id, plan.params_payload,
+                                   lambda: client.update_item_base_params(plan.item_id, plan.params_payload))
+    store.record_base_params(await client.user_id(), plan.item_id, plan.params_payload, audit_id=audit_id)
+    store.audit_finish(audit_id, "ok")
+    return "ok"
+
+
+async def _send_audited(store: Store, action: str, item_id: int, payload: dict,
+                        send: Callable[[], Awaitable[object]]) -> int:
+    """Audit ``pending``, send once; on failure finish the audit (``unknown`` when Avito may have applied it)
+    and re-raise. Returns the audit id, still pending, for the caller to finish once it has stored the result."""
+    audit_id = store.audit_begin(action, str(item_id), payload)
+    try:
+        await send()
+    except AvitoTransportError as exc:
+        if exc.reached_server:
+            store.audit_finish(audit_id, "unknown", f"{exc}; Avito may have applied it: check the listing in "
+                               "Avito before sending again")
+        else:
+            store.audit_finish(audit_id, "failed", str(exc))
+        raise
+    except Exception as exc:
+        store.audit_finish(audit_id, "failed", str(exc))
+        raise
+    return audit_id
+
+
+def _price_terms(price: dict) -> str:
+    terms = [f"{format_rub(price['night_price'])} за ночь"]
+    if price.get("minimal_duration") is not None:
+        terms.append(f"минимум {_nights(price['minimal_duration'])}")
+    if price.get("extra_guest_fee") is not None:
+        terms.append(f"доплата за гостя {format_rub(price['extra_guest_fee'])}")
+    return ", ".join(terms)
+
+
+def _nights(n: int) -> str:
+    return f"{n} {plural(n, 'ночь', 'ночи', 'ночей')}"

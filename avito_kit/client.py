@@ -28,10 +28,11 @@ import httpx
 
 from .auth import AvitoAuth, http_client
 from .checks import check_chat_id, check_id, check_range, check_text
+from .dates import avito_today
 from .errors import AvitoError, AvitoRateLimited, AvitoUnexpectedAnswer, error_for_response, says_token_expired
 from .limits import RateLimiter, RetryPolicy, limit_key, send_with_retries
 
-__all__ = ["ALL_ITEM_STATUSES", "AvitoApiClient"]
+__all__ = ["ALL_ITEM_STATUSES", "AvitoApiClient", "check_base_params", "check_prices"]
 
 log = logging.getLogger(__name__)
 
@@ -339,20 +340,38 @@ class AvitoApiClient:
         return await self._make_request("POST", "/realty/v1/items/intervals",
                                         json={"item_id": item_id, "intervals": intervals, "source": source})
 
-    async def update_item_prices(self, item_id: int, prices: list[dict]) -> dict:
-        """Nightly prices by period: ``[{"date_from", "date_to" (inclusive), "night_price",
-        "minimal_duration", "extra_guest_fee"}]`` (short-term-rent.json postRealtyPrices)."""
+    async def update_item_prices(self, item_id: int, prices: list[dict] | dict, *,
+                                 today: dt.date | None = None) -> dict:
+        """Nightly prices by period (short-term-rent.json postRealtyPrices): ``[{"date_from", "date_to"
+        (inclusive), "night_price", "minimal_duration", "extra_guest_fee"}]`` or ``{"prices": [...]}``.
+
+        Checked before sending (``check_prices``): positive integer prices, dates from Avito's ``today`` on,
+        ranges not overlapping. Not retried once Avito may have it (Avito turns unconfirmed bookings on those
+        nights into overbooks: a second push is not harmless).
+
+        >>> await client.update_item_prices(item_id, [{"date_from": "2026-12-04", "date_to": "2026-12-05",
+        ...                                            "night_price": 5500, "minimal_duration": 2}])
+        """
         item_id = check_id(item_id, "item_id")
-        checked = []
-        for price in prices:
-            first, last = check_range(price.get("date_from"), price.get("date_to"), ("date_from", "date_to"),
-                                      allow_equal=True)
-            if not isinstance(price.get("night_price"), int) or price["night_price"] <= 0:
-                raise ValueError(f"night_price must be a positive integer, got {price.get('night_price')!r}")
-            checked.append({**price, "date_from": first.isoformat(), "date_to": last.isoformat()})
+        ranges = prices.get("prices", []) if isinstance(prices, dict) else prices
+        checked = check_prices(ranges, today or avito_today())
         user_id = await self.user_id()
         return await self._make_request("POST", f"/realty/v1/accounts/{user_id}/items/{item_id}/prices",
-                                        json={"prices": checked})
+                                        json={"prices": checked}, idempotent=False)
+
+    async def update_item_base_params(self, item_id: int, params: dict) -> dict | None:
+        """A listing's base parameters (short-term-rent.json postBaseParams): ``night_price``,
+        ``minimal_duration`` (1..7), ``instant {active, min_days, max_days}``, ``discount [{threshold,
+        percent}]``, ``refund {days}``, ``extra_guest_fee``, ``extra_guest_threshold``; only those given are sent.
+
+        Checked against the spec's enums before sending (``check_base_params``); not retried once Avito may
+        have it. Avito offers no way to read them back: keep what you push (``actions.apply_listing_plan``).
+
+        >>> await client.update_item_base_params(item_id, {"minimal_duration": 2, "instant": {"active": True}})
+        """
+        item_id = check_id(item_id, "item_id")
+        body = check_base_params(params)
+        return await self._make_request("POST", f"/realty/v1/items/{item_id}/base", json=body, idempotent=False)
 
     # -- messenger -------------------------------------------------------------------------------------
 
@@ -532,3 +551,120 @@ def _check_no_overlap(intervals: list[dict]) -> None:
             raise ValueError(f"ranges overlap: {before['date_start']}..{before['date_end']} and "
                              f"{after['date_start']}..{after['date_end']}")
 
+
+# -- prices and base parameters: the spec's rules, checked before anything is sent ---------------------------
+
+PRICE_FIELDS = {"night_price": (1, None), "minimal_duration": (1, 30), "extra_guest_fee": (0, None)}  # postRealtyPrices
+# postBaseParams' enums (BaseParams in short-term-rent.json).
+BASE_MINIMAL_DURATION = range(1, 8)
+BASE_INSTANT_MIN_DAYS = (1, 2, 3, 4, 5)
+BASE_INSTANT_MAX_DAYS = (30, 60, 90, 120, 150)
+BASE_DISCOUNT_THRESHOLDS = (3, 7, 30)
+BASE_REFUND_DAYS = (0, 1, 3, 5, 7, 14)
+BASE_EXTRA_GUEST_THRESHOLD = range(1, 9)
+
+
+def check_prices(prices: Sequence[dict], today: dt.date) -> list[dict]:
+    """postRealtyPrices entries as they will be sent, or ``ValueError``: ``date_from`` from ``today`` on,
+    ``date_to`` inclusive and not before it, a positive integer ``night_price`` (required),
+    ``minimal_duration`` 1..30, ``extra_guest_fee`` >= 0, no unknown key, no two ranges sharing a night."""
+    if isinstance(prices, dict | str) or not prices:
+        raise ValueError("prices must be a non-empty list of periods")
+    checked = []
+    for price in prices:
+        if not isinstance(price, dict):
+            raise ValueError(f"each price must be a dict with date_from, date_to and night_price, got {price!r}")
+        unknown = sorted(set(price) - {"date_from", "date_to", *PRICE_FIELDS})
+        if unknown:
+            raise ValueError(f"unknown price field(s) {', '.join(unknown)}; Avito takes date_from, date_to, "
+                             f"{', '.join(PRICE_FIELDS)}")
+        first, last = check_range(price.get("date_from"), price.get("date_to"), ("date_from", "date_to"),
+                                  allow_equal=True)
+        if first < today:
+            raise ValueError(f"date_from {first} is in the past; Avito takes prices from today ({today}) on")
+        if "night_price" not in price:
+            raise ValueError("night_price is required")
+        entry = {"date_from": first.isoformat(), "date_to": last.isoformat()}
+        for name, (low, high) in PRICE_FIELDS.items():
+            if name in price and price[name] is not None:
+                entry[name] = _bounded_int(price[name], name, low, high)
+        checked.append(entry)
+    ordered = sorted(checked, key=lambda p: p["date_from"])
+    for before, after in itertools.pairwise(ordered):
+        if after["date_from"] <= before["date_to"]:  # date_to is inclusive: sharing one night is an overlap
+            raise ValueError(f"price periods overlap: {before['date_from']}..{before['date_to']} and "
+                             f"{after['date_from']}..{after['date_to']}")
+    return checked
+
+
+def check_base_params(params: dict) -> dict:
+    """A postBaseParams body with only the fields given, or ``ValueError`` for a value outside the spec."""
+    if not isinstance(params, dict) or not params:
+        raise ValueError("base parameters must be a non-empty dict")
+    known = ("night_price", "minimal_duration", "instant", "discount", "refund", "extra_guest_fee",
+             "extra_guest_threshold")
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ValueError(f"unknown base parameter(s) {', '.join(unknown)}; Avito takes {', '.join(known)}")
+    body: dict[str, Any] = {}
+    if params.get("night_price") is not None:
+        body["night_price"] = _bounded_int(params["night_price"], "night_price", 1, None)
+    if params.get("minimal_duration") is not None:
+        body["minimal_duration"] = _one_of(params["minimal_duration"], "minimal_duration", BASE_MINIMAL_DURATION)
+    if params.get("instant") is not None:
+        instant = params["instant"]
+        if not isinstance(instant, dict) or not isinstance(instant.get("active"), bool) or (
+                set(instant) - {"active", "min_days", "max_days"}):
+            raise ValueError(f"instant must be {{'active': bool, 'min_days', 'max_days'}}, got {instant!r}")
+        body["instant"] = {"active": instant["active"]}
+        for name, allowed in (("min_days", BASE_INSTANT_MIN_DAYS), ("max_days", BASE_INSTANT_MAX_DAYS)):
+            if instant.get(name) is not None:
+                body["instant"][name] = _one_of(instant[name], f"instant {name}", allowed)
+    if params.get("discount") is not None:
+        body["discount"] = _checked_discounts(params["discount"])
+    if params.get("refund") is not None:
+        refund = params["refund"]
+        if not isinstance(refund, dict) or set(refund) != {"days"}:
+            raise ValueError(f"refund must be {{'days': N}}, got {refund!r}")
+        body["refund"] = {"days": _one_of(refund["days"], "refund days", BASE_REFUND_DAYS)}
+    if params.get("extra_guest_fee") is not None:
+        body["extra_guest_fee"] = _bounded_int(params["extra_guest_fee"], "extra_guest_fee", 0, None)
+    if params.get("extra_guest_threshold") is not None:
+        body["extra_guest_threshold"] = _one_of(params["extra_guest_threshold"], "extra_guest_threshold",
+                                                BASE_EXTRA_GUEST_THRESHOLD)
+    if not body:
+        raise ValueError("no base parameter to send")
+    return body
+
+
+def _checked_discounts(discounts: object) -> list[dict]:
+    if not isinstance(discounts, list):
+        raise ValueError(f"discount must be a list of {{'threshold', 'percent'}}, got {discounts!r}")
+    checked, seen = [], set()
+    for discount in discounts:
+        if not isinstance(discount, dict) or set(discount) != {"threshold", "percent"}:
+            raise ValueError(f"each discount must be {{'threshold', 'percent'}}, got {discount!r}")
+        threshold = _one_of(discount["threshold"], "discount threshold (nights)", BASE_DISCOUNT_THRESHOLDS)
+        if threshold in seen:
+            raise ValueError(f"two discounts from {threshold} nights")
+        seen.add(threshold)
+        checked.append({"threshold": threshold, "percent": _bounded_int(discount["percent"], "discount percent",
+                                                                         1, 99)})
+    return sorted(checked, key=lambda d: d["threshold"])
+
+
+def _bounded_int(value: object, name: str, low: int, high: int | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        if high is not None:
+            wanted = f"an integer {low}..{high}"
+        else:
+            wanted = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
+    return value
+
+
+def _one_of(value: object, name: str, allowed: Sequence[int]) -> int:
+    if isinstance(value, bool) or value not in allowed:
+        shown = f"{allowed[0]}..{allowed[-1]}" if isinstance(allowed, range) else ", ".join(map(str, allowed))
+        raise ValueError(f"{name} must be one of {shown}, got {value!r}")
+    return value  # type: ignore[return-value]

@@ -12,6 +12,9 @@ Tables (every row carries the Avito account ``user_id``, so several accounts sha
     item_stats       daily views / contacts / favourites, primary key (item_id, date)
     calendar_blocks  the host's manual blocks per listing, [date_start, date_end) as pushed to Avito
     audit_log        every write sent to Avito: 'pending' before sending, then its outcome
+    prices           every postRealtyPrices push, one row per period [date_from, date_to] (date_to INCLUSIVE, as
+                     Avito takes it), never updated: a night's price is that of the latest push covering it
+    base_params      every postBaseParams push (only the fields sent; NULL = not sent), never updated
     sync_runs        one row per ``avito-kit sync`` run: running | ok | failed, counts JSON, error
     sync_cursors     (user_id, key) -> JSON value, for incremental sync
     schema_version   the migrations applied
@@ -170,6 +173,43 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        3,
+        # Avito never reads prices or base parameters back (REAL-WORLD.md): these pushes are the only record.
+        """
+        CREATE SEQUENCE IF NOT EXISTS price_row_seq;
+        CREATE TABLE IF NOT EXISTS prices (
+            row_id BIGINT PRIMARY KEY DEFAULT nextval('price_row_seq'),
+            user_id BIGINT,
+            item_id BIGINT NOT NULL,
+            date_from DATE NOT NULL,
+            date_to DATE NOT NULL,
+            night_price INTEGER NOT NULL CHECK (night_price > 0),
+            minimal_duration INTEGER,
+            extra_guest_fee INTEGER,
+            pushed_at TIMESTAMP NOT NULL,
+            audit_id BIGINT,
+            CHECK (date_to >= date_from)
+        );
+        CREATE SEQUENCE IF NOT EXISTS base_params_row_seq;
+        CREATE TABLE IF NOT EXISTS base_params (
+            row_id BIGINT PRIMARY KEY DEFAULT nextval('base_params_row_seq'),
+            user_id BIGINT,
+            item_id BIGINT NOT NULL,
+            night_price INTEGER,
+            minimal_duration INTEGER,
+            instant_active BOOLEAN,
+            instant_min_days INTEGER,
+            instant_max_days INTEGER,
+            discounts JSON,
+            refund_days INTEGER,
+            extra_guest_fee INTEGER,
+            extra_guest_threshold INTEGER,
+            pushed_at TIMESTAMP NOT NULL,
+            audit_id BIGINT
+        );
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -181,6 +221,8 @@ TABLES = (
     "messages",
     "item_stats",
     "calendar_blocks",
+    "prices",
+    "base_params",
     "audit_log",
     "sync_runs",
     "sync_cursors",

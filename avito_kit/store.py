@@ -528,6 +528,118 @@ class Store:
             {"item_id": item_id},
         )
 
+    # -- prices and base parameters (Avito never reads them back: every push is kept) -------------------
+
+    def record_price_push(self, user_id: int | None, item_id: int, prices: list[dict], *, audit_id: int | None = None,
+                          pushed_at: datetime | None = None) -> int:
+        """Keep one push Avito accepted (postRealtyPrices): one row per period, ``date_to`` inclusive as sent.
+        Returns the rows added. Rows are never updated: :meth:`night_prices` reads the latest push per night.
+
+        Example::
+
+            store.record_price_push(42, item_id, [{"date_from": "2026-12-04", "date_to": "2026-12-05",
+                                                   "night_price": 5500, "minimal_duration": 2}], audit_id=7)
+        """
+        rows = [(user_id, item_id, _as_date(p["date_from"]), _as_date(p["date_to"]), p["night_price"],
+                 p.get("minimal_duration"), p.get("extra_guest_fee"), _utc_naive(pushed_at), audit_id) for p in prices]
+        with self._transaction() as con:
+            con.executemany(
+                "INSERT INTO prices (user_id, item_id, date_from, date_to, night_price, minimal_duration, "
+                "extra_guest_fee, pushed_at, audit_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def price_pushes(self, item_id: int | None = None) -> pd.DataFrame:
+        """Every period pushed, in push order. Example: ``store.price_pushes(item_id)``
+
+        Columns: row_id, user_id, item_id, date_from, date_to (inclusive), night_price, minimal_duration,
+        extra_guest_fee, pushed_at, audit_id.
+        """
+        return self.query("SELECT * FROM prices WHERE $i IS NULL OR item_id = $i ORDER BY row_id", {"i": item_id})
+
+    def night_prices(self, item_id: int, date_from: date | str, date_to: date | str) -> pd.DataFrame:
+        """What avito_kit knows of each night ``date_from <= night < date_to`` of a listing, one row per night.
+
+        Each field comes from the latest push that set it for that night (a push covering the night, else the
+        listing's latest base parameters): ``night``, ``night_price``, ``minimal_duration``, ``extra_guest_fee``,
+        ``source`` ('period', 'base' or None: nothing pushed), ``pushed_at`` and ``audit_id`` of the period
+        push that set the price.
+
+        Example: ``store.night_prices(item_id, "2026-12-01", "2027-01-01").query("source == 'period'")``
+        """
+        first, last = _as_date(date_from), _as_date(date_to)
+        return self.query(
+            """
+            WITH nights AS (
+                SELECT CAST(range AS DATE) AS night FROM range($first::TIMESTAMP, $last::TIMESTAMP, INTERVAL 1 DAY)
+            ), period AS (
+                SELECT n.night,
+                       arg_max(p.night_price, p.row_id) AS night_price,
+                       arg_max(p.minimal_duration, p.row_id) FILTER (WHERE p.minimal_duration IS NOT NULL)
+                           AS minimal_duration,
+                       arg_max(p.extra_guest_fee, p.row_id) FILTER (WHERE p.extra_guest_fee IS NOT NULL)
+                           AS extra_guest_fee,
+                       arg_max(p.pushed_at, p.row_id) AS pushed_at,
+                       arg_max(p.audit_id, p.row_id) AS audit_id
+                FROM nights n JOIN prices p ON p.item_id = $item_id AND n.night BETWEEN p.date_from AND p.date_to
+                GROUP BY n.night
+            ), base AS (
+                SELECT arg_max(night_price, row_id) FILTER (WHERE night_price IS NOT NULL) AS night_price,
+                       arg_max(minimal_duration, row_id) FILTER (WHERE minimal_duration IS NOT NULL)
+                           AS minimal_duration,
+                       arg_max(extra_guest_fee, row_id) FILTER (WHERE extra_guest_fee IS NOT NULL) AS extra_guest_fee
+                FROM base_params WHERE item_id = $item_id
+            )
+            SELECT n.night,
+                   coalesce(p.night_price, b.night_price) AS night_price,
+                   coalesce(p.minimal_duration, b.minimal_duration) AS minimal_duration,
+                   coalesce(p.extra_guest_fee, b.extra_guest_fee) AS extra_guest_fee,
+                   CASE WHEN p.night IS NOT NULL THEN 'period' WHEN b.night_price IS NOT NULL THEN 'base' END
+                       AS source,
+                   p.pushed_at, p.audit_id
+            FROM nights n LEFT JOIN period p USING (night) CROSS JOIN base b
+            ORDER BY n.night
+            """,
+            {"item_id": item_id, "first": first, "last": last},
+        )
+
+    def record_base_params(self, user_id: int | None, item_id: int, params: dict, *, audit_id: int | None = None,
+                           pushed_at: datetime | None = None) -> None:
+        """Keep one postBaseParams body Avito accepted (fields not sent stay NULL).
+
+        Example: ``store.record_base_params(42, item_id, {"minimal_duration": 2, "instant": {"active": True}})``
+        """
+        instant, refund = params.get("instant") or {}, params.get("refund") or {}
+        row = {"user_id": user_id, "item_id": item_id, "night_price": params.get("night_price"),
+               "minimal_duration": params.get("minimal_duration"), "instant_active": instant.get("active"),
+               "instant_min_days": instant.get("min_days"), "instant_max_days": instant.get("max_days"),
+               "discounts": _json(params.get("discount")), "refund_days": refund.get("days"),
+               "extra_guest_fee": params.get("extra_guest_fee"),
+               "extra_guest_threshold": params.get("extra_guest_threshold"), "pushed_at": _utc_naive(pushed_at),
+               "audit_id": audit_id}
+        with self._transaction() as con:
+            con.execute(f"INSERT INTO base_params ({', '.join(row)}) VALUES ({', '.join('$' + k for k in row)})",
+                        row)
+
+    def base_params(self, item_id: int | None = None) -> pd.DataFrame:
+        """Every base-parameters push, in push order (``discounts`` as JSON text). Example:
+        ``store.base_params(item_id)``"""
+        return self.query("SELECT * FROM base_params WHERE $i IS NULL OR item_id = $i ORDER BY row_id",
+                          {"i": item_id})
+
+    def current_base_params(self, item_id: int) -> dict[str, Any]:
+        """Each base parameter as last pushed (None: never pushed), over all pushes of the listing.
+
+        Example: ``store.current_base_params(item_id)["minimal_duration"]``
+        """
+        fields = ("night_price", "minimal_duration", "instant_active", "instant_min_days", "instant_max_days",
+                  "discounts", "refund_days", "extra_guest_fee", "extra_guest_threshold", "pushed_at")
+        select = ", ".join(f"arg_max({f}, row_id) FILTER (WHERE {f} IS NOT NULL) AS {f}" for f in fields)
+        with self.connect(read_only=True) as con:
+            row = con.execute(f"SELECT {select} FROM base_params WHERE item_id = ?", [item_id]).fetchone()
+        current = dict(zip(fields, row, strict=True))
+        current["discounts"] = json.loads(current["discounts"]) if current["discounts"] else None
+        return current
+
     # -- audit ------------------------------------------------------------------------------------------
 
     def audit_begin(self, action: str, target: str | None, payload: Any = None) -> int:

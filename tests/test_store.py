@@ -94,10 +94,12 @@ def test_migrates_a_v1_database_keeping_its_rows(tmp_path):
     con.close()
 
     store = Store(path)
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION >= 3  # 2: audit_log; 3: prices and base_params
     assert store.bookings().booking_id.tolist() == [2**63]
     store.audit_begin("block_dates", "item:1", {})
     assert store.counts()["audit_log"] == 1
+    store.record_price_push(42, ITEM, [{"date_from": "2025-07-01", "date_to": "2025-07-01", "night_price": 10}])
+    assert store.counts()["prices"] == 1
 
 
 def test_ddl_is_idempotent_when_a_migration_runs_again(tmp_path):

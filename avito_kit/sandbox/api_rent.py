@@ -22,7 +22,7 @@ from .params import Reject, body_list, bool_param, date_field, date_param, is_in
 if TYPE_CHECKING:
     from .app import SandboxApp
 
-__all__ = ["YEAR_DAYS", "Calendars", "list_bookings", "put_blocks", "put_intervals", "put_prices"]
+__all__ = ["YEAR_DAYS", "Calendars", "list_bookings", "put_base_params", "put_blocks", "put_intervals", "put_prices"]
 
 YEAR_DAYS = 365
 _PAST_READ = "date_start обязан быть сегодня или в будущем"  # the 422 a PMS adapter quotes (REAL-WORLD.md)
@@ -34,11 +34,13 @@ class Calendars:
 
     ``blocks``: "replace", the last accepted putBookingsInfo set; "merge", every block accepted since.
     ``intervals``: the last accepted putIntervals set. ``prices``: day -> merged postRealtyPrices parameters.
+    ``base_params``: the postBaseParams fields accepted so far, each push merged over the previous ones.
     """
 
     blocks: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     intervals: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     prices: dict[int, dict[date, dict[str, int]]] = field(default_factory=dict)
+    base_params: dict[int, dict[str, Any]] = field(default_factory=dict)
     manual_closed: dict[int, set[date]] = field(default_factory=dict)
 
     def apply_blocks(self, item_id: int, blocks: list[dict[str, Any]], mode: str) -> None:
@@ -204,11 +206,63 @@ def put_prices(sandbox: SandboxApp, path_params: dict[str, str], query: dict[str
         if "night_price" not in values:
             raise Reject(422, "night_price is required", {f"{where}.night_price": "required"})
         updates.append((start, end, values))
+    # date_to is inclusive: ranges sharing a night overlap (refuse_overlaps compares open ends).
+    refuse_overlaps([{"date_start": start.isoformat(), "date_end": (end + timedelta(days=1)).isoformat()}
+                     for start, end, _ in updates], "prices")
     per_day = sandbox.calendars.prices.setdefault(item.id, {})
     for start, end, values in updates:
         for ordinal in range(start.toordinal(), end.toordinal() + 1):
             per_day.setdefault(date.fromordinal(ordinal), {}).update(values)
     return 200, {"result": "success"}
+
+
+# postBaseParams (BaseParams in short-term-rent.json): the enums a value must be among, None for "an integer >= 0".
+_BASE_ENUMS: dict[str, tuple[int, ...] | None] = {
+    "night_price": None, "minimal_duration": tuple(range(1, 8)), "extra_guest_fee": None,
+    "extra_guest_threshold": tuple(range(1, 9)),
+}
+_INSTANT_ENUMS = {"min_days": (1, 2, 3, 4, 5), "max_days": (30, 60, 90, 120, 150)}
+
+
+def put_base_params(sandbox: SandboxApp, path_params: dict[str, str], _: dict[str, list[str]], body: Any
+                    ) -> tuple[int, Any]:
+    item = sandbox.owned_item(path_params["item_id"])
+    if not isinstance(body, dict):
+        raise Reject(400, "JSON object body required")
+    accepted: dict[str, Any] = {}
+    for name, allowed in _BASE_ENUMS.items():
+        if body.get(name) is not None:
+            accepted[name] = _enum_int(body[name], name, allowed)
+    if body.get("instant") is not None:
+        instant = body["instant"]
+        if not isinstance(instant, dict) or not isinstance(instant.get("active"), bool):
+            raise Reject(422, "instant.active must be a boolean", {"instant.active": "required boolean"})
+        accepted["instant"] = {"active": instant["active"], **{
+            name: _enum_int(instant[name], f"instant.{name}", allowed)
+            for name, allowed in _INSTANT_ENUMS.items() if instant.get(name) is not None}}
+    if body.get("discount") is not None:
+        if not isinstance(body["discount"], list):
+            raise Reject(422, "discount must be a list", {"discount": "not a list"})
+        accepted["discount"] = []
+        for index, discount in enumerate(body["discount"]):
+            if not isinstance(discount, dict):
+                raise Reject(422, "each discount must be an object", {f"discount[{index}]": "not an object"})
+            accepted["discount"].append({
+                "threshold": _enum_int(discount.get("threshold"), f"discount[{index}].threshold", (3, 7, 30)),
+                "percent": _enum_int(discount.get("percent"), f"discount[{index}].percent", tuple(range(1, 100)))})
+    if body.get("refund") is not None:
+        refund = body["refund"]
+        days = refund.get("days") if isinstance(refund, dict) else None
+        accepted["refund"] = {"days": _enum_int(days, "refund.days", (0, 1, 3, 5, 7, 14))}
+    sandbox.calendars.base_params.setdefault(item.id, {}).update(accepted)
+    return 200, {"result": "success"}
+
+
+def _enum_int(value: Any, name: str, allowed: tuple[int, ...] | None) -> int:
+    if not is_int(value) or (value not in allowed if allowed is not None else value < 0):
+        wanted = "an integer >= 0" if allowed is None else f"one of {allowed[0]}..{allowed[-1]}"
+        raise Reject(422, f"{name} must be {wanted}", {name: wanted})
+    return value
 
 
 def _range(entry: dict[str, Any], start_name: str, end_name: str, where: str) -> tuple[date, date]:

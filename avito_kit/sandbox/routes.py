@@ -52,6 +52,7 @@ ROUTES = (
     _route("POST", "/realty/v1/items/intervals", "putIntervals", api_rent.put_intervals, "rent"),
     _route("POST", "/realty/v1/accounts/{user_id}/items/{item_id}/prices", "postRealtyPrices", api_rent.put_prices,
            "rent"),
+    _route("POST", "/realty/v1/items/{item_id}/base", "postBaseParams", api_rent.put_base_params, "rent"),
     _route("GET", "/messenger/v2/accounts/{user_id}/chats", "getChatsV2", api_messenger.list_chats, "messenger"),
     _route("GET", "/messenger/v2/accounts/{user_id}/chats/{chat_id}", "getChatByIdV2", api_messenger.get_chat,
            "messenger"),
