@@ -30,7 +30,8 @@ from .rows import message_row, messages_frame
 from .store import Store
 
 __all__ = ["AVAILABILITY_DAYS", "ListingPlan", "Plan", "PricePlan", "apply_listing_plan", "apply_plan",
-           "apply_price_plan", "mark_read", "plan_block", "plan_listing", "plan_open", "plan_prices", "send_reply"]
+           "apply_price_plan", "listing_payload", "mark_read", "plan_block", "plan_listing", "plan_open",
+           "plan_prices", "send_reply"]
 
 AVAILABILITY_DAYS = 365
 Range = tuple[dt.date, dt.date]  # nights start <= night < end
@@ -332,13 +333,9 @@ def plan_prices(store: Store, item_id: int, date_from, date_to, night_price: int
     return PricePlan(item_id, first, last, payload)
 
 
-def plan_listing(store: Store, item_id: int, *, night_price: int | None = None, minimal_duration: int | None = None,
-                 instant_active: bool | None = None, instant_min_days: int | None = None,
-                 instant_max_days: int | None = None, discounts: dict[int, int] | None = None,
-                 refund_days: int | None = None, extra_guest_fee: int | None = None,
-                 extra_guest_threshold: int | None = None) -> ListingPlan:
-    """Base parameters to send; only those given. ``discounts``: ``{nights: percent}`` (nights 3, 7 or 30),
-    the full set (``{}`` clears them). Instant-booking days without ``instant_active`` keep the state last pushed.
+def plan_listing(store: Store, item_id: int, **params) -> ListingPlan:
+    """Base parameters to send; only those given (the keywords of ``listing_payload``). Instant-booking days
+    without ``instant_active`` keep the state last pushed.
 
     >>> plan_listing(store, item_id, minimal_duration=2, instant_active=True).params_payload
     {'minimal_duration': 2, 'instant': {'active': True}}
@@ -346,20 +343,35 @@ def plan_listing(store: Store, item_id: int, *, night_price: int | None = None, 
     item_id = check_id(item_id, "item_id")
     if not store.has_item(item_id):
         raise ValueError(f"listing {item_id} is not in the store; run `avito-kit sync` first")
-    params: dict = {"night_price": night_price, "minimal_duration": minimal_duration, "refund": None,
+    if params.get("instant_active") is None:
+        params["instant_active_before"] = none_if_missing(store.current_base_params(item_id)["instant_active"])
+    return ListingPlan(item_id, listing_payload(**params))
+
+
+def listing_payload(*, night_price: int | None = None, minimal_duration: int | None = None,
+                    instant_active: bool | None = None, instant_min_days: int | None = None,
+                    instant_max_days: int | None = None, discounts: dict[int, int] | None = None,
+                    refund_days: int | None = None, extra_guest_fee: int | None = None,
+                    extra_guest_threshold: int | None = None, instant_active_before: bool | None = None) -> dict:
+    """The postBaseParams body for the values given, checked (``ValueError``); pure, so the CLI checks its
+    arguments before opening anything. ``discounts``: ``{nights: percent}`` (nights 3, 7 or 30), the full set
+    (``{}`` clears them). Instant-booking days need ``instant_active`` or the state last pushed
+    (``instant_active_before``)."""
+    params: dict = {"night_price": night_price, "minimal_duration": minimal_duration,
                     "extra_guest_fee": extra_guest_fee, "extra_guest_threshold": extra_guest_threshold}
     if instant_active is not None or instant_min_days is not None or instant_max_days is not None:
-        if instant_active is None:
-            instant_active = none_if_missing(store.current_base_params(item_id)["instant_active"])
-            if instant_active is None:
-                raise ValueError("instant booking days need --instant on or off (avito_kit has not pushed it yet)")
-        params["instant"] = {"active": bool(instant_active), "min_days": instant_min_days,
-                             "max_days": instant_max_days}
+        active = instant_active if instant_active is not None else instant_active_before
+        if active is None:
+            raise ValueError("instant booking days need --instant on or off (avito_kit has not pushed it yet)")
+        params["instant"] = {"active": bool(active), "min_days": instant_min_days, "max_days": instant_max_days}
     if discounts is not None:
         params["discount"] = [{"threshold": nights, "percent": percent} for nights, percent in discounts.items()]
     if refund_days is not None:
         params["refund"] = {"days": refund_days}
-    return ListingPlan(item_id, check_base_params({k: v for k, v in params.items() if v is not None}))
+    given = {k: v for k, v in params.items() if v is not None}
+    if not given:
+        raise ValueError("no base parameter to send: give at least one (--night-price, --min-stay, --instant, ...)")
+    return check_base_params(given)
 
 
 async def apply_price_plan(client: AvitoApiClient, store: Store, plan: PricePlan) -> str:

@@ -52,6 +52,38 @@ def build_parser() -> argparse.ArgumentParser:
             action.add_argument("--comment")
         action.add_argument("--yes", action="store_true", help="send without asking")
 
+    price = commands.add_parser("price", help="set or show a listing's nightly prices")
+    price_actions = price.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    price_set = price_actions.add_parser("set", help="price nights FROM <= night < TO")
+    price_set.add_argument("item_id", metavar="ITEM_ID")
+    price_set.add_argument("date_from", metavar="FROM")
+    price_set.add_argument("date_to", metavar="TO")
+    price_set.add_argument("price", metavar="PRICE", type=int, help="rubles per night")
+    price_set.add_argument("--min-stay", type=int, help="minimum nights of a stay starting on these nights")
+    price_set.add_argument("--extra-guest-fee", type=int, help="rubles per extra guest")
+    price_set.add_argument("--yes", action="store_true", help="send without asking")
+    price_show = price_actions.add_parser("show", help="the nightly prices avito_kit pushed, and where they came from")
+    price_show.add_argument("item_id", metavar="ITEM_ID")
+    price_show.add_argument("--from", dest="date_from", help="first night, YYYY-MM-DD (default: today)")
+    price_show.add_argument("--to", dest="date_to", help="night after the last, YYYY-MM-DD (default: 30 days on)")
+    price_show.add_argument("--json", action="store_true", help="a JSON array of nights instead of a table")
+
+    listing = commands.add_parser("listing", help="set a listing's base parameters")
+    listing_actions = listing.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    listing_set = listing_actions.add_parser("set", help="send the base parameters given (the others unchanged)")
+    listing_set.add_argument("item_id", metavar="ITEM_ID")
+    listing_set.add_argument("--night-price", type=int, help="rubles per night where no period price is set")
+    listing_set.add_argument("--min-stay", type=int, help="minimum nights, 1..7")
+    listing_set.add_argument("--instant", choices=("on", "off"), help="instant booking")
+    listing_set.add_argument("--instant-min-days", type=int, help="instant booking from N days before check-in")
+    listing_set.add_argument("--instant-max-days", type=int, help="instant booking up to N days before check-in")
+    listing_set.add_argument("--discount", action="append", metavar="NIGHTS:PERCENT",
+                             help="a discount from 3, 7 or 30 nights; repeat for each (the full set is sent)")
+    listing_set.add_argument("--refund-days", type=int, help="free cancellation up to N days before check-in")
+    listing_set.add_argument("--extra-guest-fee", type=int, help="rubles per guest above the threshold")
+    listing_set.add_argument("--extra-guest-threshold", type=int, help="guests included in the price, 1..8")
+    listing_set.add_argument("--yes", action="store_true", help="send without asking")
+
     reply = commands.add_parser("reply", help="send a message to a guest")
     reply.add_argument("chat_id", metavar="CHAT_ID")
     reply.add_argument("text", metavar="TEXT")
@@ -164,6 +196,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run(_write_or_sync(args, client, Store(args.db)))
     if args.command in ("kpi", "report"):
         return _read_only(args)
+    if args.command in ("price", "listing"):
+        return _prices(args)
     if args.command == "demo":
         from .demo import run_demo
         from .store import Store
@@ -230,6 +264,80 @@ async def _write_or_sync(args, client, store) -> int:
         else:  # confirmed before the store was opened
             sent = await actions.send_reply(client, store, args.chat_id, args.text)
             print(f"Sent message {sent.get('id')} in chat {args.chat_id}")
+    return EXIT_OK
+
+
+def _prices(args: argparse.Namespace) -> int:
+    """``price set``, ``price show`` and ``listing set``: every argument checked before the store or Avito."""
+    import datetime as dt
+
+    from . import actions
+    from .checks import check_id, check_range, parse_date
+    from .client import check_prices
+    from .dates import avito_today
+    from .store import Store
+
+    check_id(args.item_id, "ITEM_ID")
+    today = avito_today()
+    if args.command == "price" and args.action == "show":
+        start = parse_date(args.date_from, "--from") if args.date_from else today
+        first, last = check_range(start, args.date_to or start + dt.timedelta(days=30), ("--from", "--to"))
+    elif args.command == "price":
+        first, last = check_range(args.date_from, args.date_to, ("FROM", "TO"))
+        price = {"date_from": first, "date_to": last - dt.timedelta(days=1), "night_price": args.price,
+                 "minimal_duration": args.min_stay, "extra_guest_fee": args.extra_guest_fee}
+        check_prices([{k: v for k, v in price.items() if v is not None}], today)
+    else:
+        actions.listing_payload(instant_active_before=False, **_listing_options(args))
+    if not _db_path(args).exists():
+        raise ValueError(f"listing {args.item_id} is not in the store ({_db_path(args)} does not exist); "
+                         "run `avito-kit sync` first")
+    if args.command == "price" and args.action == "show":
+        return _show_prices(Store(args.db), int(args.item_id), first, last, args.json)
+    client = _client(args)
+    return run(_push_prices(args, client, Store(args.db)))
+
+
+def _listing_options(args: argparse.Namespace) -> dict:
+    discounts = None
+    if args.discount:
+        discounts = {}
+        for text in args.discount:
+            nights, _, percent = text.partition(":")
+            if not (nights.strip().isdigit() and percent.strip().isdigit()):
+                raise ValueError(f"--discount must be NIGHTS:PERCENT such as 7:10, got {text!r}")
+            discounts[int(nights)] = int(percent)
+    return {"night_price": args.night_price, "minimal_duration": args.min_stay,
+            "instant_active": None if args.instant is None else args.instant == "on",
+            "instant_min_days": args.instant_min_days, "instant_max_days": args.instant_max_days,
+            "discounts": discounts, "refund_days": args.refund_days, "extra_guest_fee": args.extra_guest_fee,
+            "extra_guest_threshold": args.extra_guest_threshold}
+
+
+async def _push_prices(args: argparse.Namespace, client, store) -> int:
+    from . import actions
+
+    async with client:
+        if args.command == "price":
+            plan = actions.plan_prices(store, args.item_id, args.date_from, args.date_to, args.price,
+                                       minimal_duration=args.min_stay, extra_guest_fee=args.extra_guest_fee)
+            _confirm(plan.describe(), args.yes)
+            outcome = await actions.apply_price_plan(client, store, plan)
+        else:
+            listing_plan = actions.plan_listing(store, args.item_id, **_listing_options(args))
+            _confirm(listing_plan.describe(), args.yes)
+            outcome = await actions.apply_listing_plan(client, store, listing_plan)
+    print(f"Avito accepted: {outcome}")
+    return EXIT_OK
+
+
+def _show_prices(store, item_id: int, first, last, as_json: bool) -> int:
+    from .tables import night_prices_json, night_prices_table
+
+    if not store.has_item(item_id):
+        raise ValueError(f"listing {item_id} is not in the store; run `avito-kit sync` first")
+    frame = store.night_prices(item_id, first, last)
+    print(night_prices_json(frame) if as_json else night_prices_table(frame, store.current_base_params(item_id)))
     return EXIT_OK
 
 

@@ -9,9 +9,10 @@ import json
 
 import pandas as pd
 
-from .format import format_decimal, format_int, format_pct, format_rub, is_missing
+from .format import format_date, format_datetime, format_decimal, format_int, format_pct, format_rub, is_missing
 
-__all__ = ["KPI_KEYS", "kpi_json", "kpi_records", "kpi_table"]
+__all__ = ["KPI_KEYS", "NIGHT_PRICE_KEYS", "kpi_json", "kpi_records", "kpi_table", "night_prices_json",
+           "night_prices_records", "night_prices_table"]
 
 # The keys of `avito-kit kpi --json`, in order; item_id is null on the total row.
 KPI_KEYS = ("item_id", "nights_total", "nights_blocked", "nights_available", "nights_booked", "occupancy",
@@ -67,3 +68,58 @@ def kpi_table(frame: pd.DataFrame, titles: dict[int, str] | None = None, heading
             lines.append("  ".join("-" * w for w in widths))
     lines.append(DEFINITIONS)
     return "\n".join(lines)
+
+
+# -- `avito-kit price show` -----------------------------------------------------------------------------------
+
+NIGHT_PRICE_KEYS = ("night", "night_price", "minimal_duration", "extra_guest_fee", "source", "pushed_at", "audit_id")
+_SOURCES = {"period": "цена периода", "base": "базовая цена"}
+
+
+def night_prices_records(frame: pd.DataFrame) -> list[dict]:
+    """``Store.night_prices`` rows as plain dicts with exactly ``NIGHT_PRICE_KEYS`` (ISO dates, ints, None)."""
+    records = []
+    for row in frame.to_dict("records"):
+        record = {}
+        for key in NIGHT_PRICE_KEYS:
+            value = row.get(key)
+            if is_missing(value):
+                record[key] = None
+            elif key == "night":
+                record[key] = pd.Timestamp(value).date().isoformat()
+            elif key == "pushed_at":
+                record[key] = pd.Timestamp(value).isoformat(timespec="seconds")
+            elif key == "source":
+                record[key] = value
+            else:
+                record[key] = int(value)
+        records.append(record)
+    return records
+
+
+def night_prices_json(frame: pd.DataFrame) -> str:
+    return json.dumps(night_prices_records(frame), ensure_ascii=False, indent=2)
+
+
+def night_prices_table(frame: pd.DataFrame, base: dict | None = None) -> str:
+    """One line per night: price, minimum stay, extra-guest fee and where it came from (the push and its audit
+    id), then the listing's base parameters as last pushed."""
+    header = ("Ночь", "Цена", "Мин. ночей", "Доплата", "Источник")
+    rows = []
+    for r in night_prices_records(frame):
+        source = _SOURCES.get(r["source"], "не задана avito_kit")
+        if r["source"] == "period":
+            source += f" ({format_datetime(r['pushed_at'], ' UTC')}, аудит №{r['audit_id']})"
+        rows.append((format_date(r["night"]), format_rub(r["night_price"]), format_int(r["minimal_duration"]),
+                     format_rub(r["extra_guest_fee"]), source))
+    widths = [max(len(str(line[i])) for line in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+             for line in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if base and any(not is_missing(v) for k, v in base.items() if k != "pushed_at"):
+        shown = {k: v for k, v in base.items() if not is_missing(v) and k != "pushed_at"}
+        lines.append("Базовые параметры (последние отправленные): "
+                     + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    lines.append("Авито не показывает цены обратно: здесь только то, что отправил avito_kit.")
+    return "\n".join(lines)
+
