@@ -284,3 +284,54 @@ def test_the_previews_speak_russian(world):
     assert "5\u00a0500\u00a0₽ за ночь, минимум 2 ночи" in text
     listing = actions.plan_listing(store, item_id, discounts={7: 10}, refund_days=3).describe()
     assert "скидки: от 7 ночей – 10 %" in listing and "бесплатная отмена: за 3 дн. до заезда" in listing
+
+
+# -- widgets --------------------------------------------------------------------------------------------------
+
+
+async def test_the_price_action_previews_then_sends_once_and_follows_the_calendar(world):
+    from avito_kit.widgets import CalendarWidget, PriceAction
+
+    sandbox, store, item_id = world
+    async with open_client(sandbox=sandbox) as client:
+        calendar = CalendarWidget(client, store, item_id=item_id, today=T)
+        action = PriceAction(client, store, today=T).follow(calendar)
+        calendar.date_from.value, calendar.date_to.value = day(4), day(6)
+        assert (action.listing.value, action.date_from.value, action.date_to.value) == (item_id, day(4), day(6))
+        assert "цена не задана avito_kit" in action.known.value
+        action.price.value, action.min_stay.value = 0, 2
+        action.price_button.click()
+        assert action.plan is None and "night_price must be a positive integer" in action.status.value
+        action.price.value = 5500
+        action.price_button.click()
+        assert "5\u00a0500\u00a0₽ за ночь, минимум 2 ночи" in action.preview.value and not sent(sandbox,
+                                                                                               "postRealtyPrices")
+        action.confirm_button.click()
+        action.confirm_button.click()
+        await action.wait_idle()
+    assert len(sent(sandbox, "postRealtyPrices")) == 1
+    assert sandbox.prices[item_id][day(5)]["night_price"] == 5500
+    assert "Авито принял" in action.status.value and "5\u00a0500\u00a0₽" in action.known.value
+    assert store.audit_log().action.tolist() == ["price_set"]
+
+
+async def test_the_listing_settings_panel_sends_only_what_changed(world):
+    from avito_kit.widgets import ListingSettingsPanel
+
+    sandbox, store, item_id = world
+    async with open_client(sandbox=sandbox) as client:
+        panel = ListingSettingsPanel(client, store, item_id=item_id)
+        assert "ещё ничего не отправлял" in panel.current.value
+        panel.min_stay.value, panel.instant.value, panel.refund_days.value = 2, True, 3
+        panel.discounts[7].value, panel.send_discounts.value = 10, True
+        panel.save_button.click()
+        assert "минимальный срок: 2 ночи" in panel.preview.value
+        panel.cancel_button.click()
+        assert panel.plan is None and not sent(sandbox, "postBaseParams")
+        panel.save_button.click()
+        panel.confirm_button.click()
+        await panel.wait_idle()
+    (request,) = sent(sandbox, "postBaseParams")
+    assert request.body == {"minimal_duration": 2, "instant": {"active": True},
+                            "discount": [{"threshold": 7, "percent": 10}], "refund": {"days": 3}}
+    assert "мин. ночей 2" in panel.current.value and "мгновенная бронь включена" in panel.current.value
