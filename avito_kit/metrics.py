@@ -97,6 +97,15 @@ Functions and their columns:
 ``grid(store, date_from, date_to, item_ids=None)``
     the шахматка: nightly_facts columns plus price (the listing's current price; Avito keeps no per-night
     price the store could read), sorted by title, night.
+``listed_vs_realized(store, date_from, date_to)``
+    month, item_id, title, nights_priced, listed_price, nights_booked, adr, listed_booked, adr_vs_listed: the
+    price avito_kit listed (its last push covering the night, else the base price) against what was sold.
+``nights_below_listed(store, date_from, date_to)``
+    item_id, title, night, booking_id, guest_name, nightly_revenue, listed_price, shortfall, shortfall_share.
+``price_suggestions(store, as_of=None, weeks=8)``
+    per listing and week ahead: occupancy now against the same weeks last year (pace when the store saw it,
+    else the final occupancy), and a suggested change in percent by the rule in its docstring (+10 / +5 / 0 /
+    -5 / -10 for a lead of >= 20 / >= 10 / >= -10 / >= -20 / < -20 points). Never pushed without a preview.
 
 Example::
 
@@ -130,14 +139,17 @@ __all__ = [
     "kpis",
     "lead_times",
     "length_of_stay",
+    "listed_vs_realized",
     "listing_funnel",
     "messaging",
     "messaging_summary",
     "night_states",
     "nightly_facts",
+    "nights_below_listed",
     "on_the_books",
     "pace",
     "pickup",
+    "price_suggestions",
     "weekday_heatmap",
     "weekday_split",
     "year_over_year",
@@ -1073,3 +1085,164 @@ def guest_booking(store: Store, item_id: Any, guest_name: str | None, today: dt.
             continue
         return {**booking, "check_in": as_date(booking["check_in"]), "check_out": as_date(booking["check_out"])}
     return None
+
+
+# -- listed prices (what avito_kit pushed) against what was sold ------------------------------------------------
+# Avito never reads prices back: the listed price of a night is the one avito_kit last pushed for it (a period
+# push covering it, else the listing's latest base night_price; see ``Store.night_prices``), as it stands now.
+
+
+def _listed_prices(store: Store, item_ids: Iterable[int], first: dt.date, last: dt.date) -> pd.DataFrame:
+    frames = [store.night_prices(int(item_id), first, last + dt.timedelta(days=1)).assign(item_id=int(item_id))
+              for item_id in item_ids]
+    if not frames:
+        return pd.DataFrame(columns=["item_id", "night", "listed_price"])
+    prices = pd.concat(frames, ignore_index=True).rename(columns={"night_price": "listed_price"})
+    prices["night"] = pd.to_datetime(prices["night"])
+    prices["listed_price"] = prices["listed_price"].astype("Float64").astype(float)
+    return prices[["item_id", "night", "listed_price"]]
+
+
+def _priced_facts(store: Store, date_from: DateLike, date_to: DateLike, item_ids: ItemIds,
+                  user_id: int | None) -> pd.DataFrame:
+    first, last = _range(date_from, date_to)
+    facts = nightly_facts(store, first, last, item_ids, user_id=user_id)
+    prices = _listed_prices(store, facts["item_id"].unique(), first, last)
+    facts["night"] = pd.to_datetime(facts["night"])
+    return facts.merge(prices, on=["item_id", "night"], how="left")
+
+
+def listed_vs_realized(
+    store: Store, date_from: DateLike, date_to: DateLike, item_ids: ItemIds = None, *, user_id: int | None = None
+) -> pd.DataFrame:
+    """Per listing and month: the listed price against the realized ADR.
+
+    Columns: month, item_id, title, nights_priced (nights with a listed price), listed_price (mean over them),
+    nights_booked, adr (revenue / booked nights), listed_booked (mean listed price of the booked nights that
+    have one), adr_vs_listed (adr of those nights / listed_booked - 1: -0.1 sold 10 % under the list).
+
+    Example: ``listed_vs_realized(store, "2026-12-01", "2027-02-28")``
+    """
+    facts = _priced_facts(store, date_from, date_to, item_ids, user_id)
+    facts["month"] = facts["night"].dt.to_period("M").dt.start_time
+    booked = facts["state"] == "booked"
+    both = booked & facts["listed_price"].notna()
+    facts = facts.assign(booked=booked.astype(int), revenue=facts["nightly_revenue"].where(booked, 0.0),
+                         priced=facts["listed_price"].notna().astype(int),
+                         listed_of_booked=facts["listed_price"].where(both),
+                         revenue_of_priced=facts["nightly_revenue"].where(both))
+    out = facts.groupby(["month", "item_id", "title"], dropna=False).agg(
+        nights_priced=("priced", "sum"), listed_price=("listed_price", "mean"), nights_booked=("booked", "sum"),
+        revenue=("revenue", "sum"), listed_booked=("listed_of_booked", "mean"),
+        realized_of_priced=("revenue_of_priced", "mean")).reset_index()
+    out["adr"] = out["revenue"] / out["nights_booked"].where(out["nights_booked"] > 0)
+    out["adr_vs_listed"] = out["realized_of_priced"] / out["listed_booked"] - 1
+    columns = ["month", "item_id", "title", "nights_priced", "listed_price", "nights_booked", "adr", "listed_booked",
+               "adr_vs_listed"]
+    return _nullable_ids(out[columns].sort_values(["month", "item_id"], ignore_index=True), "item_id")
+
+
+def nights_below_listed(
+    store: Store, date_from: DateLike, date_to: DateLike, item_ids: ItemIds = None, *, user_id: int | None = None
+) -> pd.DataFrame:
+    """Booked nights whose nightly revenue is below their listed price.
+
+    Columns: item_id, title, night, booking_id, guest_name, nightly_revenue, listed_price, shortfall (listed -
+    realized, rubles), shortfall_share (shortfall / listed). Discounts for long stays show up here too.
+
+    Example: ``nights_below_listed(store, "2026-12-01", "2026-12-31").groupby("item_id").shortfall.sum()``
+    """
+    facts = _priced_facts(store, date_from, date_to, item_ids, user_id)
+    below = facts[(facts["state"] == "booked") & (facts["nightly_revenue"] < facts["listed_price"])].copy()
+    below["shortfall"] = below["listed_price"] - below["nightly_revenue"]
+    below["shortfall_share"] = below["shortfall"] / below["listed_price"]
+    columns = ["item_id", "title", "night", "booking_id", "guest_name", "nightly_revenue", "listed_price", "shortfall",
+               "shortfall_share"]
+    return below[columns].reset_index(drop=True)
+
+
+SUGGESTION_STEPS = ((0.20, 10), (0.10, 5), (-0.10, 0), (-0.20, -5))  # occupancy lead -> change in percent
+
+
+def price_suggestions(
+    store: Store, as_of: DateLike | None = None, weeks: int = 8, item_ids: ItemIds = None, *,
+    user_id: int | None = None, clock: Clock | None = None,
+) -> pd.DataFrame:
+    """A transparent suggestion per listing and each of the next ``weeks`` weeks; never pushed by itself (the
+    host turns one into ``avito-kit price set`` or the widget, which preview and confirm).
+
+    The rule (also METRICS.md):
+
+    - week k covers the nights as_of + 7k .. as_of + 7k + 6; ``occupancy`` = booked / available nights of it,
+      on the books now;
+    - last year: the same weekdays 364 days earlier. ``basis`` 'pace': booked nights of that week as known at
+      the end of as_of - 364 (``on_the_books``), when the store saw bookings that far back; otherwise 'final':
+      what that week ended up booked (higher than the pace at the same lead time, so suggestions lean down);
+      ``ly_occupancy`` = those nights / the week's available nights;
+    - ``lead`` = occupancy - ly_occupancy; ``suggested_change_pct`` = +10 if lead >= 0.20, +5 if >= 0.10,
+      -10 if lead < -0.20, -5 if < -0.10, else 0; 0 when a week has no available night or no last-year nights
+      (``reason`` says which);
+    - ``listed_price`` = mean listed price of the week's nights (see ``Store.night_prices``), and
+      ``suggested_price`` = listed_price x (1 + change / 100) rounded to 10 rubles (NaN when none is listed).
+
+    Columns: item_id, title, week_start, week_end (inclusive), nights_available, nights_booked, occupancy,
+    ly_week_start, ly_occupancy, basis, lead, suggested_change_pct, listed_price, suggested_price, reason.
+
+    Example: ``price_suggestions(store).query("suggested_change_pct != 0")``
+    """
+    start = _as_of(as_of, clock)
+    weeks = _positive_int(weeks, "weeks")
+    ids = _item_list(item_ids)
+    first_seen = store.query("SELECT min(observed_at) AS first FROM booking_events")["first"].iloc[0]
+    ly_as_of = start - dt.timedelta(days=364)
+    basis = "pace" if not pd.isna(first_seen) and pd.Timestamp(first_seen).date() <= ly_as_of else "final"
+    rows = []
+    for k in range(weeks):
+        week_start = start + dt.timedelta(days=7 * k)
+        week_end = week_start + dt.timedelta(days=6)
+        ly_start, ly_end = week_start - dt.timedelta(days=364), week_end - dt.timedelta(days=364)
+        now = kpis(store, week_start, week_end, "item", ids, user_id=user_id).dropna(subset=["item_id"])
+        ly = kpis(store, ly_start, ly_end, "item", ids, user_id=user_id).dropna(subset=["item_id"])
+        ly = ly.set_index("item_id")
+        prices = _listed_prices(store, now["item_id"], week_start, week_end).groupby("item_id")["listed_price"].mean()
+        for row in now.itertuples():
+            item_id = int(row.item_id)
+            ly_available = float(ly["nights_available"].get(item_id, 0) or 0)
+            if basis == "pace":
+                ly_booked = float(on_the_books(store, ly_start, ly_end, ly_as_of, item_ids=[item_id],
+                                               user_id=user_id)["nights_booked"].iloc[0])
+            else:
+                ly_booked = float(ly["nights_booked"].get(item_id, 0) or 0)
+            ly_occupancy = ly_booked / ly_available if ly_available else float("nan")
+            change, reason, lead = 0, "", float("nan")
+            if not row.nights_available:
+                reason = "нет свободных для продажи ночей"
+            elif pd.isna(ly_occupancy) or ly_booked == 0:
+                reason = "нет данных прошлого года"
+            else:
+                lead = float(row.occupancy) - ly_occupancy
+                change = _suggested_change(lead)
+                reason = f"загрузка {'выше' if lead >= 0 else 'ниже'} прошлого года на {abs(lead) * 100:.0f} п.п."
+            listed = float(prices.get(item_id, float("nan")))
+            suggested = round(listed * (1 + change / 100), -1) if not pd.isna(listed) else float("nan")
+            rows.append({"item_id": item_id, "title": row.title if hasattr(row, "title") else None,
+                         "week_start": pd.Timestamp(week_start), "week_end": pd.Timestamp(week_end),
+                         "nights_available": int(row.nights_available), "nights_booked": int(row.nights_booked),
+                         "occupancy": float(row.occupancy), "ly_week_start": pd.Timestamp(ly_start),
+                         "ly_occupancy": ly_occupancy, "basis": basis, "lead": lead, "suggested_change_pct": change,
+                         "listed_price": listed, "suggested_price": suggested, "reason": reason})
+    columns = ["item_id", "title", "week_start", "week_end", "nights_available", "nights_booked", "occupancy",
+               "ly_week_start", "ly_occupancy", "basis", "lead", "suggested_change_pct", "listed_price",
+               "suggested_price", "reason"]
+    out = pd.DataFrame(rows, columns=columns)
+    titles = store.items()[["item_id", "title"]]
+    out = out.drop(columns="title").merge(titles, on="item_id", how="left")[columns]
+    return _nullable_ids(out.sort_values(["item_id", "week_start"], ignore_index=True), "item_id")
+
+
+def _suggested_change(lead: float) -> int:
+    """+10 / +5 / 0 / -5 / -10 percent by how far occupancy leads last year's (``price_suggestions``)."""
+    for threshold, change in SUGGESTION_STEPS:
+        if lead >= threshold:
+            return change
+    return -10

@@ -335,3 +335,49 @@ async def test_the_listing_settings_panel_sends_only_what_changed(world):
     assert request.body == {"minimal_duration": 2, "instant": {"active": True},
                             "discount": [{"threshold": 7, "percent": 10}], "refund": {"days": 3}}
     assert "мин. ночей 2" in panel.current.value and "мгновенная бронь включена" in panel.current.value
+
+
+# -- analytics ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("lead", "change"), [(0.5, 10), (0.2, 10), (0.19, 5), (0.1, 5), (0.0, 0), (-0.1, 0),
+                                              (-0.15, -5), (-0.2, -5), (-0.21, -10), (-1.0, -10)])
+def test_the_suggestion_rule(lead, change):
+    from avito_kit.metrics import _suggested_change
+
+    assert _suggested_change(lead) == change
+
+
+async def test_listed_price_against_what_was_sold(world):
+    from avito_kit import metrics
+
+    sandbox, store, item_id = world
+    from avito_kit.sync import sync
+
+    stays = [(b["check_in"], b["check_out"]) for b in sandbox.bookings(item_id)]
+    start = next(offset for offset in range(40, 300) if not any(
+        check_in < day(offset + 3).isoformat() and check_out > day(offset).isoformat()
+        for check_in, check_out in stays))
+    booked = sandbox.add_booking(item_id, day(start), day(start + 3))  # 3 nights
+    async with open_client(sandbox=sandbox) as client:
+        await sync(client, store, progress=False, max_age=None)
+    nightly = float(booked["base_price"]) / 3
+    listed = int(nightly) + 1000  # listed above what the stay paid per night
+    await set_prices(sandbox, store, item_id, start, start + 3, listed)
+    below = metrics.nights_below_listed(store, day(start), day(start + 2), item_ids=[item_id])
+    assert len(below) == 3 and below.shortfall.round(2).tolist() == [round(listed - nightly, 2)] * 3
+    table = metrics.listed_vs_realized(store, day(start), day(start + 2), item_ids=[item_id])
+    assert table.nights_priced.sum() == 3 and table.nights_booked.sum() == 3
+    assert abs(table.adr_vs_listed.iloc[0] - (nightly / listed - 1)) < 1e-9
+
+
+async def test_price_suggestions_cover_each_listing_and_week_with_a_reason(world):
+    from avito_kit import metrics
+
+    store = world[1]
+    table = metrics.price_suggestions(store, as_of=T, weeks=3)
+    assert set(table.groupby("item_id").size()) == {3}
+    assert table.suggested_change_pct.isin([-10, -5, 0, 5, 10]).all() and table.reason.str.len().gt(0).all()
+    assert table.basis.iloc[0] == "final"  # a store synced today has seen no booking a year back
+    assert (table.week_start.iloc[1] - table.week_start.iloc[0]).days == 7
+    assert ((table.week_start - table.ly_week_start).dt.days == 364).all()
