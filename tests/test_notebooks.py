@@ -40,9 +40,9 @@ def outputs(notebook: nbformat.NotebookNode) -> list[dict]:
     return [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
 
 
-def test_there_are_the_four_notebooks():
+def test_there_are_the_five_notebooks():
     assert ALL == ["01_sync_and_explore.ipynb", "02_occupancy_revenue_report.ipynb", "03_inbox.ipynb",
-                   "04_calendar.ipynb"]
+                   "04_calendar.ipynb", "05_prices.ipynb"]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -68,6 +68,8 @@ def test_notebook_runs_without_errors(project, name):
     if name == "02_occupancy_revenue_report.ipynb":
         assert sum("application/vnd.plotly.v1+json" in o.get("data", {}) for o in found) >= 2
         assert (project / "reports" / "avito_report.html").stat().st_size > 100_000
+    if name == "05_prices.ipynb":  # the weekend price and the base parameters reached the sandbox
+        assert text.count("Avito: ok") == 2
     assert (project / "store" / "avito.duckdb").exists()
 
 
