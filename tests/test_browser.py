@@ -1,7 +1,8 @@
 """The notebooks as a host uses them: JupyterLab in Chromium, the API a sandbox served over loopback HTTP.
 
 One sandbox server and one JupyterLab (on a copy of notebooks/) serve both tests. In 03_inbox a reply is typed,
-sent and confirmed; in 04_calendar a range is blocked and confirmed; each time the sandbox must hold the write
+sent and confirmed; in 04_calendar a range is blocked and confirmed; in 05_prices nights picked in the calendar
+are priced and confirmed; each time the sandbox must hold the write
 and the store's audit log its row. Screenshots of the widgets go to ``$AVITO_KIT_SCREENSHOTS`` when set.
 """
 
@@ -202,3 +203,31 @@ def test_run_works_in_a_jupyterlab_cell(page, lab, env, tmp_path):
     open_and_run_all(page, lab, "run_check.ipynb", ".jp-OutputArea-output", screenshot_dir(tmp_path))
     expect(page.locator(".jp-OutputArea-output").first).to_contain_text("chats 30 True")
     expect(page.locator(".jp-OutputArea-output").last).to_contain_text("synced 6")
+
+
+def test_price_nights_from_the_calendar_in_the_prices_notebook(page, lab, env, sandbox, tmp_path):
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(tmp_path)
+    open_and_run_all(page, lab, "05_prices.ipynb", ".avito-price-action button.avito-price-set", shots)
+    calendar, action = page.locator(".avito-calendar"), page.locator(".avito-price-action")
+    item = min((i for i in sandbox.items if i.status == "active"), key=lambda i: i.id)  # the notebook's listing
+    first, last = free_nights(sandbox, item.id, nights=2)
+    first, last = first + dt.timedelta(days=40), last + dt.timedelta(days=40)  # clear of the 04 test's block
+    calendar.locator(".avito-date-from input").fill(first.isoformat())
+    calendar.locator(".avito-date-to input").fill(last.isoformat())
+    action.locator(".avito-price input").fill("6100")
+    action.locator(".avito-price input").press("Enter")
+    action.locator("button.avito-price-set").click()
+    expect(action.locator(".avito-preview")).to_contain_text(f"Цены объявления {item.id}: ночи {first:%d.%m.%Y}")
+    expect(action.locator(".avito-preview")).to_contain_text("6\u00a0100\u00a0₽ за ночь")
+    assert first not in sandbox.prices.get(item.id, {})  # nothing before Confirm
+    action.locator("button.avito-confirm").dblclick()  # a double click sends once
+    expect(action.locator(".avito-status")).to_contain_text("Авито принял")
+    expect(calendar.locator(f"td[data-date='{first.isoformat()}'] .avito-night-price")).to_contain_text("6\u00a0100")
+    action.scroll_into_view_if_needed()
+    page.screenshot(path=shots / "05_prices.png")
+
+    assert sandbox.prices[item.id][first]["night_price"] == 6100
+    audit = Store(env["db"]).audit_log().query("action == 'price_set'")
+    assert audit[["target", "outcome"]].values.tolist() == [[str(item.id), "ok"]]

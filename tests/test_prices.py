@@ -312,6 +312,7 @@ async def test_the_price_action_previews_then_sends_once_and_follows_the_calenda
     assert len(sent(sandbox, "postRealtyPrices")) == 1
     assert sandbox.prices[item_id][day(5)]["night_price"] == 5500
     assert "Авито принял" in action.status.value and "5\u00a0500\u00a0₽" in action.known.value
+    assert "5\u00a0500\u00a0₽ · от 2" in calendar.grid.value  # the calendar shows each night's known price
     assert store.audit_log().action.tolist() == ["price_set"]
 
 

@@ -19,6 +19,7 @@ from ..dates import add_months, avito_today
 from ..format import MONTH_NAMES_RU, WEEKDAYS_RU, as_date, format_date, records, shorten
 from ..store import Store
 from .base import ActionWidget, auto_layout, classed, confirm_step, listing_options
+from .prices import price_labels
 
 __all__ = ["CalendarWidget", "month_grid_html"]
 
@@ -116,7 +117,8 @@ class CalendarWidget(ActionWidget):
             bookings = self.store.bookings(self.item_id, statuses=["active", "pending"])
             blocks = self.store.calendar_blocks(self.item_id)
             selection = (self.date_from.value, self.date_to.value)
-            self.grid.value = month_grid_html(self.month, bookings, blocks, self.today, selection)
+            prices = price_labels(self.store, self.item_id, self.month, add_months(self.month, 1))
+            self.grid.value = month_grid_html(self.month, bookings, blocks, self.today, selection, prices)
             self.blocks_view.value = _blocks_html(blocks, self.today)
         self._sync_controls()
 
@@ -210,9 +212,10 @@ class CalendarWidget(ActionWidget):
 
 
 def month_grid_html(month: dt.date, bookings: pd.DataFrame, blocks: pd.DataFrame, today: dt.date,
-                    selection: tuple[dt.date | None, dt.date | None] = (None, None)) -> str:
+                    selection: tuple[dt.date | None, dt.date | None] = (None, None),
+                    prices: dict[dt.date, str] | None = None) -> str:
     """The month as an HTML table, Monday first: each night booked (active), pending, blocked or free;
-    past nights faded; the FROM..TO selection outlined."""
+    past nights faded; the FROM..TO selection outlined; a night's known price and minimum stay (``prices``)."""
     states = metrics.night_states(month, add_months(month, 1), bookings, blocks)
     first, last = selection
     head = "".join(f"<th style='padding:2px 4px;color:#555'>{d}</th>" for d in WEEKDAYS_RU)
@@ -237,7 +240,9 @@ def month_grid_html(month: dt.date, bookings: pd.DataFrame, blocks: pd.DataFrame
                 f"style='background:{background};color:{color};border:{border};opacity:{opacity};width:64px;"
                 f"height:40px;vertical-align:top;padding:2px 4px;border-radius:4px'>"
                 f"<div style='font-weight:bold;{today_mark}'>{day.day}</div>"
-                f"<div style='font-size:10px;white-space:nowrap;overflow:hidden'>{label}</div></td>")
+                f"<div style='font-size:10px;white-space:nowrap;overflow:hidden'>{label}</div>"
+                + (f"<div class='avito-night-price' style='font-size:9px;white-space:nowrap'>"
+                   f"{html.escape(prices[day])}</div>" if prices and day in prices else "") + "</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     legend = " ".join(f"<span style='background:{bg};color:{fg};padding:1px 6px;border-radius:3px'>"
                       f"{html.escape(_STATE_LABELS[state])}</span>" for state, (bg, fg) in _STATE_STYLE.items())

@@ -10,6 +10,7 @@ import html
 from typing import Any
 
 import ipywidgets as widgets
+import pandas as pd
 
 from ..actions import ListingPlan, PricePlan, apply_listing_plan, apply_price_plan, plan_listing, plan_prices
 from ..client import (
@@ -26,7 +27,7 @@ from ..format import format_date, format_rub, is_missing
 from ..store import Store
 from .base import ActionWidget, auto_layout, classed, confirm_step, listing_options
 
-__all__ = ["ListingSettingsPanel", "PriceAction", "current_settings_html", "known_prices_html"]
+__all__ = ["ListingSettingsPanel", "PriceAction", "current_settings_html", "known_prices_html", "price_labels"]
 
 _WIDE = {"description_width": "170px"}
 _KEEP = ("не менять", None)
@@ -288,3 +289,15 @@ def current_settings_html(current: dict) -> str:
         shown.append(f"отмена за {current['refund_days']} дн.")
     text = "; ".join(shown) or "avito_kit ещё ничего не отправлял (Авито не показывает параметры обратно)"
     return f"<div style='color:#333'><b>Отправлено последним:</b> {html.escape(text)}</div>"
+
+
+def price_labels(store: Store, item_id: int, first: dt.date, last: dt.date) -> dict[dt.date, str]:
+    """Night -> its known price and minimum stay as a calendar cell shows them ("5 500 ₽ · от 2"), for the
+    nights first <= night < last that avito_kit has a price for."""
+    labels = {}
+    for row in store.night_prices(item_id, first, last).itertuples():
+        if is_missing(row.night_price):
+            continue
+        stay = "" if is_missing(row.minimal_duration) else f" · от {int(row.minimal_duration)}"
+        labels[pd.Timestamp(row.night).date()] = f"{format_rub(row.night_price)}{stay}"
+    return labels
