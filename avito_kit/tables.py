@@ -11,8 +11,17 @@ import pandas as pd
 
 from .format import format_date, format_datetime, format_decimal, format_int, format_pct, format_rub, is_missing
 
-__all__ = ["KPI_KEYS", "NIGHT_PRICE_KEYS", "kpi_json", "kpi_records", "kpi_table", "night_prices_json",
-           "night_prices_records", "night_prices_table"]
+__all__ = [
+    "KPI_KEYS",
+    "NIGHT_PRICE_KEYS",
+    "base_params_text",
+    "kpi_json",
+    "kpi_records",
+    "kpi_table",
+    "night_prices_json",
+    "night_prices_records",
+    "night_prices_table",
+]
 
 # The keys of `avito-kit kpi --json`, in order; item_id is null on the total row.
 KPI_KEYS = ("item_id", "nights_total", "nights_blocked", "nights_available", "nights_booked", "occupancy",
@@ -116,10 +125,26 @@ def night_prices_table(frame: pd.DataFrame, base: dict | None = None) -> str:
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
              for line in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    if base and any(not is_missing(v) for k, v in base.items() if k != "pushed_at"):
-        shown = {k: v for k, v in base.items() if not is_missing(v) and k != "pushed_at"}
-        lines.append("Базовые параметры (последние отправленные): "
-                     + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    if base is not None:
+        lines.append(f"Базовые параметры, отправленные последними: {base_params_text(base)}")
     lines.append("Авито не показывает цены обратно: здесь только то, что отправил avito_kit.")
     return "\n".join(lines)
 
+
+
+def base_params_text(current: dict) -> str:
+    """``Store.current_base_params`` as the host reads it, in Russian."""
+    shown = []
+    if not is_missing(current.get("night_price")):
+        shown.append(f"цена {format_rub(current['night_price'])}")
+    if not is_missing(current.get("minimal_duration")):
+        shown.append(f"мин. ночей {current['minimal_duration']}")
+    if not is_missing(current.get("instant_active")):
+        shown.append("мгновенная бронь " + ("включена" if current["instant_active"] else "выключена"))
+    if current.get("discounts"):
+        shown.append("скидки " + ", ".join(f"от {d['threshold']} – {d['percent']} %" for d in current["discounts"]))
+    if not is_missing(current.get("refund_days")):
+        shown.append(f"отмена за {current['refund_days']} дн.")
+    if not is_missing(current.get("extra_guest_fee")):
+        shown.append(f"доплата за гостя {format_rub(current['extra_guest_fee'])}")
+    return "; ".join(shown) or "avito_kit ещё ничего не отправлял (Авито не показывает параметры обратно)"

@@ -113,6 +113,7 @@ def test_a_weekend_price_and_a_minimum_stay_are_sent_kept_and_shown(capsys, db, 
     assert nights[1]["audit_id"] == int(audit.audit_id.iloc[0])
     code, out, _ = cli_run(capsys, "--db", db, "price", "show", item, "--from", day(3), "--to", day(5))
     assert code == 0 and "5\u00a0500\u00a0₽" in out and "цена периода" in out and "базовая цена" in out
+    assert "отправленные последними: цена 3\u00a0000\u00a0₽; мин. ночей 3; мгновенная бронь включена" in out
 
 
 def test_a_price_is_sent_only_when_the_person_says_yes(capsys, db, sandbox, monkeypatch):

@@ -25,6 +25,7 @@ from ..client import (
 from ..dates import avito_today
 from ..format import format_date, format_rub, is_missing
 from ..store import Store
+from ..tables import base_params_text
 from .base import ActionWidget, auto_layout, classed, confirm_step, listing_options
 
 __all__ = ["ListingSettingsPanel", "PriceAction", "current_settings_html", "known_prices_html", "price_labels"]
@@ -276,19 +277,7 @@ def known_prices_html(store: Store, item_id: int, first: dt.date, last: dt.date)
 
 
 def current_settings_html(current: dict) -> str:
-    shown = []
-    if not is_missing(current.get("night_price")):
-        shown.append(f"цена {format_rub(current['night_price'])}")
-    if not is_missing(current.get("minimal_duration")):
-        shown.append(f"мин. ночей {current['minimal_duration']}")
-    if not is_missing(current.get("instant_active")):
-        shown.append("мгновенная бронь " + ("включена" if current["instant_active"] else "выключена"))
-    if current.get("discounts"):
-        shown.append("скидки " + ", ".join(f"от {d['threshold']} – {d['percent']} %" for d in current["discounts"]))
-    if not is_missing(current.get("refund_days")):
-        shown.append(f"отмена за {current['refund_days']} дн.")
-    text = "; ".join(shown) or "avito_kit ещё ничего не отправлял (Авито не показывает параметры обратно)"
-    return f"<div style='color:#333'><b>Отправлено последним:</b> {html.escape(text)}</div>"
+    return f"<div style='color:#333'><b>Отправлено последним:</b> {html.escape(base_params_text(current))}</div>"
 
 
 def price_labels(store: Store, item_id: int, first: dt.date, last: dt.date) -> dict[dt.date, str]:
