@@ -382,3 +382,27 @@ async def test_price_suggestions_cover_each_listing_and_week_with_a_reason(world
     assert table.basis.iloc[0] == "final"  # a store synced today has seen no booking a year back
     assert (table.week_start.iloc[1] - table.week_start.iloc[0]).days == 7
     assert ((table.week_start - table.ly_week_start).dt.days == 364).all()
+
+
+async def test_both_writes_and_their_answers_match_the_spec_through_the_client(world, contract):
+    from .test_client_sandbox import ContractCheckingTransport, client_for
+
+    sandbox, _, item_id = world
+    checking = ContractCheckingTransport(sandbox.transport())
+    async with client_for(sandbox, checking) as client:
+        await client.update_item_prices(item_id, {"prices": [
+            {"date_from": day(0), "date_to": day(0), "night_price": 4100, "minimal_duration": 1},
+            {"date_from": day(1), "date_to": day(6), "night_price": 4300, "extra_guest_fee": 0}]})
+        await client.update_item_base_params(item_id, {"instant": {"active": False}, "discount": [],
+                                                       "extra_guest_threshold": 2, "extra_guest_fee": 400})
+    assert {"postRealtyPrices", "postBaseParams"} <= checking.operations
+    assert sandbox.prices[item_id][day(0)]["night_price"] == 4100
+
+
+async def test_a_push_refused_before_it_reached_avito_is_retried_and_sent_once(world):
+    sandbox, store, item_id = world
+    sandbox.queue_fault("refuse", f"/items/{item_id}/prices")
+    assert await set_prices(sandbox, store, item_id, 2, 4, 4700) == "ok"
+    assert [r.fault for r in sent(sandbox, "postRealtyPrices")] == ["refuse", None]
+    assert sandbox.prices[item_id][day(3)]["night_price"] == 4700
+    assert store.audit_log().outcome.tolist() == ["ok"]
