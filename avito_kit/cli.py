@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"avito-kit: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except (AvitoError, OSError, duckdb.Error) as exc:
-        print(f"avito-kit: {_one_line(exc)}", file=sys.stderr)
+        print(f"avito-kit: {_refusal(exc) or _one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
@@ -99,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """A write Avito refused for a reason the host can act on (402, 409): the line the widgets show too."""
+    from .actions import refusal_text
+
+    return refusal_text(exc)
 
 
 def _confirm(preview: str, yes: bool) -> None:
