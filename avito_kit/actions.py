@@ -9,7 +9,10 @@ a caller passes ``today``.
 
 Calendar rules (short-term-rent.json): Avito keeps no calendar we can read back, so the store keeps the host's
 manual blocks. A block push carries the listing's full set of current and future blocks (replace or merge is not
-documented); an availability push is the whole coming year (every date left out is closed).
+documented); an availability push is the whole coming year (every date left out is closed). So the intent holds
+under both: an open pushes the blocks left (enough where a push replaces) and then the availability, which
+reopens the opened nights where a push merges and can remove nothing; a later block push carries only the blocks
+still wanted, so it never re-closes what was opened (tests/test_variants.py reads the effective calendar).
 """
 
 from __future__ import annotations

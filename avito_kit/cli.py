@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="write the offline HTML report")
     report.add_argument("--out", help="the HTML file (default: reports/avito_report.html)")
     report.add_argument("--from", dest="date_from", help="first night of the KPI period (default: 29 days ago)")
-    report.add_argument("--to", dest="date_to", help="last night of the KPI period (default: today)")
+    report.add_argument("--to", dest="date_to", help="last night of the KPI period (default: today in Moscow, "
+                        "Avito's day)")
 
     commands.add_parser("demo", help="sync the embedded sandbox into the store and print a summary")
 

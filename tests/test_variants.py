@@ -12,7 +12,6 @@ import io
 import json
 import sys
 
-import pandas as pd
 import pytest
 
 from avito_kit import cli, dates
@@ -342,4 +341,5 @@ def test_the_cli_counts_days_from_moscow(capsys, tmp_path, account, moscow_after
 
     code, out, err = run(capsys, "--db", db, "report", "--out", tmp_path / "r.html")
     assert code == 0
-    assert pd.Timestamp(T).strftime("%d.%m.%Y") in (tmp_path / "r.html").read_text(encoding="utf-8")
+    period = f"{T - dt.timedelta(days=29):%d.%m.%Y} — {T:%d.%m.%Y}"  # the 30 nights up to Moscow's today
+    assert f"<h1>Посуточная аренда: {period}</h1>" in (tmp_path / "r.html").read_text(encoding="utf-8")
