@@ -343,3 +343,38 @@ def test_the_cli_counts_days_from_moscow(capsys, tmp_path, account, moscow_after
     assert code == 0
     period = f"{T - dt.timedelta(days=29):%d.%m.%Y} — {T:%d.%m.%Y}"  # the 30 nights up to Moscow's today
     assert f"<h1>Посуточная аренда: {period}</h1>" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+# -- the widgets' writes under the variants ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("switches", [{"calendar_post": "merge", "expired_token_answer": "result_200"},
+                                      {"calendar_post": "replace", "expired_token_answer": "result"}])
+async def test_the_widgets_write_right_under_the_variants(tmp_path, switches):
+    sandbox = Sandbox(seed=9, n_items=3, n_chats=6, **switches)
+    item = free_listing(sandbox, day(2), day(10))
+    store = Store(tmp_path / "a.duckdb")
+    async with open_client(sandbox=sandbox) as client:
+        from avito_kit.sync import sync
+
+        await sync(client, store, progress=False)
+        booked = sandbox.closed_nights(item)
+        calendar = CalendarWidget(client, store, item_id=item, today=T)
+        for action, first, last, blocked in (("block", 3, 8, range(3, 8)), ("open", 4, 6, [3, 6, 7])):
+            sandbox.queue_fault("expire_token", f"/items/{item}/bookings")
+            calendar.date_from.value, calendar.date_to.value = day(first), day(last)
+            getattr(calendar, f"{action}_button").click()
+            calendar.confirm_button.click()
+            await calendar.wait_idle()
+            assert "Авито принял изменения" in calendar.status.value, calendar.status.value
+            assert sandbox.closed_nights(item) == booked | {day(n) for n in blocked}
+
+        inbox = InboxWidget(client, store)
+        inbox.chat_list.value = chat_id = inbox.chat_list.options[0][1]
+        inbox.reply.value = "Здравствуйте"
+        sandbox.queue_fault("expire_token", f"/chats/{chat_id}/messages")
+        inbox.send_button.click()
+        inbox.confirm_button.click()
+        await inbox.wait_idle()
+    assert [m["content"] for m in sandbox.chats[chat_id].messages].count({"text": "Здравствуйте"}) == 1
+    assert store.audit_log().outcome.tolist() == ["ok", "ok", "ok"]
