@@ -122,7 +122,7 @@ async def test_the_inbox_says_in_russian_that_the_messenger_needs_the_subscripti
 
         await sync(client, store, progress=False)
         inbox = InboxWidget(client, store)
-        assert NO_MESSENGER_TEXT in inbox.status.value  # not "sync first": it was synced
+        assert NO_MESSENGER_TEXT in inbox.status.value and "чаты не синхронизированы" in inbox.status.value
 
         # chats stored by an earlier sync, the subscription ended since: the writes say why they failed
         sandbox.messenger_subscription = True
@@ -138,6 +138,11 @@ async def test_the_inbox_says_in_russian_that_the_messenger_needs_the_subscripti
         inbox.mark_read_button.click()
         await inbox.wait_idle()
         assert NO_MESSENGER_TEXT in inbox.status.value
+
+        await sync(client, store, progress=False)  # the stored chats stay, and the inbox says why they are old
+        inbox.refresh()
+        assert f"{NO_MESSENGER_TEXT}: показаны чаты прошлых синхронизаций" in inbox.status.value
+        assert len(inbox.chat_list.options) == 4
     assert store.audit_log().outcome.tolist() == ["refused", "refused"]
     assert "Здравствуйте" not in store.messages(chat_id).text.tolist()
 
@@ -267,6 +272,19 @@ async def test_the_calendar_widget_shows_the_same_conflict_line(tmp_path):
         await widget.wait_idle()
     assert line in widget.status.value
     assert store.calendar_blocks(item).empty and store.audit_log().outcome.tolist() == ["refused"]
+
+
+def test_a_409_without_conflicts_still_says_a_paid_booking_blocks_it(capsys, tmp_path, account):
+    sandbox = account("block_conflicts=false")
+    item = free_listing(sandbox, day(9), day(15))
+    db = tmp_path / "a.duckdb"
+    sync_ok(capsys, db)
+    booking, _ = conflict_line(sandbox, item)
+    code, _, err = run(capsys, "--sandbox", "--db", db, "calendar", "block", item, day(10), day(14), "--yes")
+    assert code == 1 and one_line(err) == ("avito-kit: Авито отказал: даты пересекаются с оплаченной бронью "
+                                           f"(dates overlap the paid booking {booking['avito_booking_id']}); "
+                                           "ничего не изменено")
+    assert Store(db).audit_log().outcome.tolist() == ["refused"]
 
 
 # -- 7. calendar POST replace or merge ---------------------------------------------------------------------------

@@ -132,8 +132,10 @@ class InboxWidget(ActionWidget):
             self._refreshing = False
         self._show_chat()
         waiting = int(frame["needs_attention"].sum()) if len(frame) else 0
-        if not self._rows and _messenger_skipped(self.store):
-            self._say(f"{NO_MESSENGER_TEXT}: чаты не синхронизированы, объявления, брони и статистика — да.", "warn")
+        if _messenger_skipped(self.store):
+            self._say(f"{NO_MESSENGER_TEXT}: " + ("показаны чаты прошлых синхронизаций, ответить не получится."
+                                                  if self._rows else "чаты не синхронизированы; объявления, брони "
+                                                  "и статистика — да."), "warn")
         elif not self._rows:
             self._say("Чатов пока нет: сначала синхронизируйте данные с Авито.", "warn")
         elif not self.status.value:
