@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="write the offline HTML report")
     report.add_argument("--out", help="the HTML file (default: reports/avito_report.html)")
     report.add_argument("--from", dest="date_from", help="first night of the KPI period (default: 29 days ago)")
-    report.add_argument("--to", dest="date_to", help="last night of the KPI period (default: today)")
+    report.add_argument("--to", dest="date_to", help="last night of the KPI period (default: today in Moscow, "
+                        "Avito's day)")
 
     commands.add_parser("demo", help="sync the embedded sandbox into the store and print a summary")
 
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"avito-kit: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except (AvitoError, OSError, duckdb.Error) as exc:
-        print(f"avito-kit: {_one_line(exc)}", file=sys.stderr)
+        print(f"avito-kit: {_refusal(exc) or _one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
@@ -99,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """A write Avito refused for a reason the host can act on (402, 409): the line the widgets show too."""
+    from .actions import refusal_text
+
+    return refusal_text(exc)
 
 
 def _confirm(preview: str, yes: bool) -> None:
