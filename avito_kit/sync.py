@@ -267,11 +267,13 @@ class SyncRun:
         return bar
 
     def _count_rate_limited(self, answers: int) -> None:
+        """``answers``: the 429s the client's calls met (the token's and account id's are the auth's own)."""
         self.report.rate_limited = answers
-        if answers:
-            again = f"; {self._tried_again} calls gave up and were tried again" if self._tried_again else ""
-            self.report.notes.append(f"Avito answered 429 (rate limit) {answers} times: the sync slowed down and "
-                                     f"went on{again}")
+        said = [f"Avito answered 429 (rate limit) {answers} times: the sync slowed down and went on"] if answers else []
+        if self._tried_again:
+            said.append(f"{self._tried_again} calls gave up on Avito's rate limit (429) and were tried again")
+        if said:
+            self.report.notes.append("; ".join(said))
 
     # -- listings, bookings and stats ------------------------------------------------------------------
 

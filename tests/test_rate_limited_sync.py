@@ -29,10 +29,14 @@ WORLD = {"seed": 17, "n_items": 25, "n_chats": 30}
 LIMIT = 20
 
 
-async def synced(folder, name: str, *, progress: bool = False, retry: RetryPolicy | None = None, **switches):
-    """(sandbox, store, report, client) of a full sync of WORLD, sandbox and client on one fake clock."""
+async def synced(folder, name: str, *, progress: bool = False, retry: RetryPolicy | None = None,
+                 faults: tuple[tuple[str, str], ...] = (), **switches):
+    """(sandbox, store, report, client) of a full sync of WORLD, sandbox and client on one fake clock;
+    ``faults``: (kind, path) queued before it."""
     clock = FakeClock()
     sandbox = Sandbox(**WORLD, clock=clock, **switches)
+    for kind, path in faults:
+        sandbox.queue_fault(kind, path)
     transport = sandbox.transport()
     auth = AvitoAuth(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=SANDBOX_BASE_URL, transport=transport,
                      cache_path=folder / f"{name}.json", clock=clock, sleep=clock.sleep)
@@ -106,3 +110,13 @@ async def test_after_the_sync_a_direct_call_keeps_the_seeds_three_tries(tmp_path
         with pytest.raises(AvitoRateLimited):
             await client.get_chats()
         assert len(sandbox.requests) - before == 3
+
+
+@pytest.mark.parametrize("path", ["/token", "/core/v1/accounts/self"])
+async def test_a_token_or_account_id_refused_429_past_the_auths_tries_is_asked_again(tmp_path, unlimited, path):
+    """The auth keeps the seed's 3 tries and says it failed (AvitoAuthError from the 429); the sync asks again."""
+    tables, _ = unlimited
+    sandbox, store, report, _ = await synced(tmp_path, "auth", faults=(("429", path),) * 4)
+    assert [r.status for r in sandbox.requests if r.path == path] == [429, 429, 429, 429, 200]
+    assert_tables(store, tables)
+    assert any("tried again" in note for note in report.notes)
