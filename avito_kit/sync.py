@@ -209,11 +209,11 @@ class SyncRun:
         limited_before, limiter = client.limiter.rate_limited, client.limiter
         told = limiter.on_throttle
         limiter.on_throttle = self._throttle_listener(told)
+        # The run's record (the writer's first job), the account id (a token first) and the listing pages need
+        # nothing from each other: they go at once. Every task started in the block inherits the patience.
+        record = asyncio.ensure_future(self.write(store.begin_sync_run))
         try:
-            # The run's record (the writer's first job), the account id (a token first) and the listing pages
-            # need nothing from each other: they go at once. Every task started here inherits the patience.
             with client.patiently():
-                record = asyncio.ensure_future(self.write(store.begin_sync_run))
                 self.account = asyncio.ensure_future(self._answered(client.user_id))
                 await all_or_first_error(asyncio.shield(record), self.account, self.listings(), self.chats())
         except BaseException as exc:
