@@ -107,6 +107,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import math
 import operator
 import re
 from collections.abc import Iterable
@@ -286,19 +287,22 @@ SELECT period, item_id,
 """
 
 
-def _otb_ctes(snaps: str) -> str:
+def _otb_ctes(snaps: str, observed_only: bool = False) -> str:
     """On-the-books per snapshot: ``snaps`` rows (snap, as_of, p_from, p_to) -> ``_otb`` (snap, as_of, nights, revenue).
 
     A booking's state at a snapshot is its latest event observed before the end of day as_of; only bookings
-    whose dates ever overlapped a snapshot's period can count, so only their events are ranked.
+    whose dates ever overlapped a snapshot's period can count, so only their events are ranked. With
+    ``observed_only`` (pace, pickup) only bookings observed when made count (``_OBSERVED`` comes first).
     """
+    observed = "AND e.booking_id IN (SELECT booking_id FROM _observed WHERE observed)" if observed_only else ""
     return f"""
+{_OBSERVED + "," if observed_only else ""}
 _snaps AS ({snaps}),
 _candidates AS (
     SELECT DISTINCT e.booking_id
     FROM booking_events e JOIN (SELECT DISTINCT p_from, p_to FROM _snaps) p
       ON e.check_in <= p.p_to AND e.check_out > p.p_from
-    WHERE {_filters("e")}
+    WHERE {_filters("e")} {observed}
 ),
 _state AS (
     SELECT s.snap, s.as_of, s.p_from, s.p_to, e.booking_id, e.item_id, e.status, e.check_in, e.check_out,
@@ -316,6 +320,84 @@ _otb AS (
     GROUP BY s.snap, s.as_of
 )
 """
+
+
+# Left-censoring (module docstring): a booking is observed when made only if it was first seen after the first
+# read that covered its listing and its check-in night. ``_coverage_start`` is that read's time per booking: the
+# coverage range holding the check-in (ranges are disjoint per listing, so an ASOF join finds it), or, for a
+# listing whose first sighting precedes every recorded range (a store from before booking_coverage, or written
+# without a sync), that first sighting, taken to have covered every night.
+_OBSERVED = f"""
+_first_reads AS (SELECT item_id, min(observed_at) AS first_read FROM booking_coverage GROUP BY item_id),
+_first_sightings AS (SELECT item_id, min(observed_at) AS first_event FROM booking_events GROUP BY item_id),
+_first_seen AS (
+    SELECT e.booking_id, e.item_id, e.observed_at AS first_seen_at, e.status, e.check_in, e.check_out
+    FROM booking_events e
+    WHERE e.event = 'first_seen' AND {_filters("e")}
+),
+_observed AS (
+    SELECT f.*, coalesce(f.first_seen_at > least(
+               CASE WHEN f.check_in <= c.cover_to THEN c.observed_at END,
+               CASE WHEN r.first_read IS NULL OR s.first_event < r.first_read THEN s.first_event END), false)
+               AS observed
+    FROM _first_seen f
+    ASOF LEFT JOIN booking_coverage c ON c.item_id = f.item_id AND f.check_in >= c.cover_from
+    LEFT JOIN _first_reads r ON r.item_id = f.item_id
+    LEFT JOIN _first_sightings s ON s.item_id = f.item_id
+)
+"""
+
+# Since when history exists (the first read of a listing's bookings) and until when (the latest read), over the
+# listings in scope; dates of naive UTC times, as the store keeps them.
+_HISTORY_SQL = f"""
+WITH _starts AS (
+    SELECT min(c.observed_at) AS t FROM booking_coverage c WHERE {_filters("c")}
+    UNION ALL SELECT min(e.observed_at) FROM booking_events e WHERE {_filters("e")}
+),
+_ends AS (
+    SELECT max(c.observed_at) AS t FROM booking_coverage c WHERE {_filters("c")}
+    UNION ALL SELECT max(e.observed_at) FROM booking_events e WHERE {_filters("e")}
+    UNION ALL
+    SELECT max(CAST(json_extract_string(k.value, '$.read_at') AS TIMESTAMP)) FROM sync_cursors k
+    WHERE starts_with(k.key, 'bookings:') AND ($user_id IS NULL OR k.user_id = $user_id)
+      AND ($item_ids IS NULL OR list_contains(CAST($item_ids AS VARCHAR[]), substr(k.key, 10)))
+)
+SELECT (SELECT CAST(min(t) AS DATE) FROM _starts) AS since, (SELECT CAST(max(t) AS DATE) FROM _ends) AS until
+"""
+
+
+def history_span(store: Store, *, item_ids: ItemIds = None, user_id: int | None = None
+                 ) -> tuple[dt.date | None, dt.date | None]:
+    """(since, until): the first and the latest day a sync read the bookings of these listings; (None, None)
+    before any. Bookings made from ``since`` on can be observed when made (module docstring).
+
+    Example: ``history_span(store)  # -> (date(2026, 8, 3), date(2026, 12, 1))``
+    """
+    frame = _run(store, _HISTORY_SQL, {"item_ids": _item_list(item_ids), "user_id": user_id})
+    since, until = (None if pd.isna(v) else as_date(v) for v in frame.iloc[0])
+    return since, until
+
+
+def _with_history(frame: pd.DataFrame, history: tuple[dt.date | None, dt.date | None], bookings: Any
+                  ) -> pd.DataFrame:
+    """What a history-dependent frame rests on, in ``frame.attrs``: history_since, history_until, history_days
+    (between them; 0 before any sync) and bookings (the observed bookings counted)."""
+    since, until = history
+    frame.attrs.update(history_since=since, history_until=until,
+                       history_days=(until - since).days if since and until else 0,
+                       bookings=0 if bookings is None or pd.isna(bookings) else int(bookings))
+    return frame
+
+
+def _observed_in(store: Store, first: dt.date, last: dt.date, item_ids: ItemIds, user_id: int | None) -> int:
+    """Observed bookings with a night in first..last: what pace and pickup rest on."""
+    sql = f"""
+    WITH {_OBSERVED}
+    SELECT count(*) AS n FROM _observed o JOIN bookings b USING (booking_id)
+    WHERE o.observed AND b.check_in <= $date_to AND b.check_out > $date_from
+    """
+    return int(_run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
+                                 "user_id": user_id}).n[0])
 
 
 # -- inputs and running ---------------------------------------------------------------------------------------
@@ -505,12 +587,26 @@ def year_over_year(
     year = avito_today(clock).year if year is None else _positive_int(year, "year", minimum=2)
     sql = f"""
     WITH {_FACTS}, {_kpi_ctes("month")},
-    _m AS ({_KPI_SELECT} FROM _totals)
-    SELECT m.period AS month, m.occupancy, m.revenue, m.adr, m.revpar, m.nights_booked,
+    _known AS (
+        SELECT DISTINCT CAST(date_trunc('month', CAST(m AS DATE)) AS DATE) AS period
+        FROM (
+            SELECT c.cover_from AS first, c.cover_to AS last FROM booking_coverage c WHERE {_filters("c")}
+            UNION ALL
+            SELECT b.check_in, b.check_out - 1 FROM bookings b WHERE b.check_out > b.check_in AND {_filters("b")}
+        ) r, range(CAST(date_trunc('month', greatest(r.first, CAST($date_from AS DATE))) AS DATE),
+                   least(r.last, CAST($date_to AS DATE)) + 1, INTERVAL 1 MONTH) AS t(m)
+        WHERE r.first <= $date_to AND r.last >= $date_from
+    ),
+    _m AS (
+        SELECT t.* FROM ({_KPI_SELECT} FROM _totals) t SEMI JOIN _known k ON k.period = t.period
+    ),
+    _months AS (SELECT DISTINCT period FROM _periods WHERE period >= $this_year)
+    SELECT p.period AS month, m.occupancy, m.revenue, m.adr, m.revpar, m.nights_booked,
            ly.occupancy AS ly_occupancy, ly.revenue AS ly_revenue, ly.adr AS ly_adr, ly.revpar AS ly_revpar,
            ly.nights_booked AS ly_nights_booked
-    FROM _m m JOIN _m ly ON ly.period = CAST(m.period - INTERVAL 1 YEAR AS DATE)
-    WHERE m.period >= $this_year
+    FROM _months p
+    LEFT JOIN _m m ON m.period = p.period
+    LEFT JOIN _m ly ON ly.period = CAST(p.period - INTERVAL 1 YEAR AS DATE)
     ORDER BY month
     """
     params = {
@@ -580,17 +676,22 @@ def pace(
     SELECT 'ly', CAST(CAST(d AS DATE) - INTERVAL 1 YEAR AS DATE), CAST($ly_from AS DATE), CAST($ly_to AS DATE)
     FROM range(CAST($start AS DATE), CAST($as_of AS DATE) + 1, INTERVAL 1 DAY) AS t(d)
     """
+    # A day before history began is unknown (NULL), not a zero on the books.
     sql = f"""
-    WITH {_otb_ctes(snaps)}
+    WITH {_otb_ctes(snaps, observed_only=True)}
     SELECT n.as_of, CAST(date_diff('day', n.as_of, CAST($date_from AS DATE)) AS BIGINT) AS days_before,
-           CAST(n.nights_booked AS BIGINT) AS nights_booked, CAST(n.revenue AS DOUBLE) AS revenue,
-           ly.as_of AS ly_as_of, CAST(ly.nights_booked AS BIGINT) AS ly_nights_booked,
-           CAST(ly.revenue AS DOUBLE) AS ly_revenue
+           CAST(CASE WHEN n.as_of >= $since THEN n.nights_booked END AS BIGINT) AS nights_booked,
+           CAST(CASE WHEN n.as_of >= $since THEN n.revenue END AS DOUBLE) AS revenue,
+           ly.as_of AS ly_as_of, CAST(CASE WHEN ly.as_of >= $since THEN ly.nights_booked END AS BIGINT)
+               AS ly_nights_booked,
+           CAST(CASE WHEN ly.as_of >= $since THEN ly.revenue END AS DOUBLE) AS ly_revenue
     FROM _otb n JOIN _otb ly ON ly.snap = 'ly' AND ly.as_of = CAST(n.as_of - INTERVAL 1 YEAR AS DATE)
     WHERE n.snap = 'now'
     ORDER BY n.as_of
     """
+    history = history_span(store, item_ids=item_ids, user_id=user_id)
     params = {
+        "since": history[0],
         "date_from": first,
         "date_to": last,
         "ly_from": year_back(first),
@@ -600,7 +701,7 @@ def pace(
         "item_ids": _item_list(item_ids),
         "user_id": user_id,
     }
-    return _run(store, sql, params)
+    return _with_history(_run(store, sql, params), history, _observed_in(store, first, last, item_ids, user_id))
 
 
 def pickup(
@@ -625,14 +726,18 @@ def pickup(
     SELECT snap, CAST(as_of AS DATE) AS as_of, CAST($date_from AS DATE) AS p_from, CAST($date_to AS DATE) AS p_to
     FROM (VALUES ('now', $as_of), ('then', $then)) AS t(snap, as_of)
     """
+    # Nothing is known to have been added over days before history began: then the row is NULL.
     sql = f"""
-    WITH {_otb_ctes(snaps)}
-    SELECT CAST(n.nights_booked - t.nights_booked AS BIGINT) AS nights_added,
-           CAST(n.revenue - t.revenue AS DOUBLE) AS revenue_added,
-           CAST(n.nights_booked AS BIGINT) AS nights_now, CAST(t.nights_booked AS BIGINT) AS nights_then
+    WITH {_otb_ctes(snaps, observed_only=True)}
+    SELECT CAST(CASE WHEN t.as_of >= $since THEN n.nights_booked - t.nights_booked END AS BIGINT) AS nights_added,
+           CAST(CASE WHEN t.as_of >= $since THEN n.revenue - t.revenue END AS DOUBLE) AS revenue_added,
+           CAST(CASE WHEN t.as_of >= $since THEN n.nights_booked END AS BIGINT) AS nights_now,
+           CAST(CASE WHEN t.as_of >= $since THEN t.nights_booked END AS BIGINT) AS nights_then
     FROM _otb n JOIN _otb t ON n.snap = 'now' AND t.snap = 'then'
     """
+    history = history_span(store, item_ids=item_ids, user_id=user_id)
     params = {
+        "since": history[0],
         "date_from": first,
         "date_to": last,
         "as_of": day,
@@ -640,7 +745,7 @@ def pickup(
         "item_ids": _item_list(item_ids),
         "user_id": user_id,
     }
-    return _run(store, sql, params)
+    return _with_history(_run(store, sql, params), history, _observed_in(store, first, last, item_ids, user_id))
 
 
 # -- booking windows and cancellations ------------------------------------------------------------------------
@@ -674,14 +779,49 @@ def lead_times(
     """
     first, last = _open_range(date_from, date_to)
     sql = f"""
+    WITH {_OBSERVED}
     SELECT b.booking_id, b.item_id, CAST(b.first_seen_at AS DATE) AS first_seen, b.check_in,
            CAST(greatest(date_diff('day', CAST(b.first_seen_at AS DATE), b.check_in), 0) AS BIGINT) AS lead_days
-    FROM bookings b
+    FROM bookings b JOIN _observed o ON o.booking_id = b.booking_id AND o.observed
     WHERE {_CHECK_IN_RANGE} AND {_filters("b")}
     ORDER BY b.check_in, b.booking_id
     """
     df = _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids), "user_id": user_id})
-    return _nullable_ids(df, "booking_id")
+    return _with_history(_nullable_ids(df, "booking_id"), history_span(store, item_ids=item_ids, user_id=user_id),
+                         len(df))
+
+
+# Lead-time buckets in days, both ends included (None: no upper end); the report's histogram uses the same.
+LEAD_TIME_BUCKETS: tuple[tuple[int, int | None], ...] = (
+    (0, 1), (2, 7), (8, 14), (15, 30), (31, 60), (61, 90), (91, None),
+)
+
+
+def lead_time(
+    store: Store,
+    date_from: DateLike | None = None,
+    date_to: DateLike | None = None,
+    *,
+    item_ids: ItemIds = None,
+    user_id: int | None = None,
+) -> pd.DataFrame:
+    """Observed bookings per lead-time bucket (days from first sighting to check-in), check_in in the range.
+
+    Columns: bucket ("0-1", ..., "91+"), min_days, max_days (NA for the last), bookings, share (of the bookings
+    counted; NaN when none). attrs as :func:`lead_times`.
+
+    Example: ``lead_time(store, "2026-01-01", "2026-12-31").set_index("bucket").bookings``
+    """
+    leads = lead_times(store, date_from, date_to, item_ids=item_ids, user_id=user_id)
+    days = leads["lead_days"].astype("int64")
+    rows = []
+    for low, high in LEAD_TIME_BUCKETS:
+        n = int(((days >= low) & (days <= high) if high is not None else days >= low).sum())
+        rows.append({"bucket": f"{low}-{high}" if high is not None else f"{low}+", "min_days": low,
+                     "max_days": high, "bookings": n, "share": n / len(days) if len(days) else math.nan})
+    frame = pd.DataFrame(rows).astype({"max_days": "Int64"})
+    frame.attrs.update(leads.attrs)
+    return frame
 
 
 def length_of_stay(
@@ -708,6 +848,7 @@ def length_of_stay(
 
 
 _CANCELLATION_DAYS = f"""
+{_OBSERVED},
 _days AS (
     SELECT CAST(d AS DATE) AS observed
     FROM range(CAST($date_from AS DATE), CAST($date_to AS DATE) + 1, INTERVAL 1 DAY) AS t(d)
@@ -716,16 +857,18 @@ _per_day AS (
     SELECT CAST(e.observed_at AS DATE) AS observed,
            count(*) FILTER (WHERE {{cancel}}) AS cancellations,
            sum(CAST(coalesce(e.previous_base_price, e.base_price) AS DOUBLE)) FILTER (WHERE {{cancel}}) AS lost_revenue,
-           count(DISTINCT e.booking_id) FILTER (WHERE e.event = 'first_seen' AND e.status IN ('active', 'pending'))
-               AS bookings_seen
-    FROM booking_events e
+           count(DISTINCT e.booking_id) FILTER (WHERE e.event = 'first_seen' AND e.status IN ('active', 'pending')
+                                                AND o.observed) AS bookings_seen,
+           count(*) FILTER (WHERE {{cancel}} AND o.observed) AS observed_cancellations
+    FROM booking_events e LEFT JOIN _observed o ON o.booking_id = e.booking_id
     WHERE e.observed_at >= CAST($date_from AS DATE) AND e.observed_at < CAST($date_to AS DATE) + 1
       AND {_filters("e")}
     GROUP BY ALL
 ),
 _cancel_days AS (
     SELECT d.observed, coalesce(p.cancellations, 0) AS cancellations, coalesce(p.lost_revenue, 0.0) AS lost_revenue,
-           coalesce(p.bookings_seen, 0) AS bookings_seen
+           coalesce(p.bookings_seen, 0) AS bookings_seen,
+           coalesce(p.observed_cancellations, 0) AS observed_cancellations
     FROM _days d LEFT JOIN _per_day p ON p.observed = d.observed
 )
 """.replace(
@@ -745,11 +888,14 @@ def cancellations(
     sql = f"""
     WITH {_CANCELLATION_DAYS}
     SELECT observed, CAST(cancellations AS BIGINT) AS cancellations, CAST(lost_revenue AS DOUBLE) AS lost_revenue,
-           CAST(bookings_seen AS BIGINT) AS bookings_seen, cancellations / nullif(bookings_seen, 0) AS cancellation_rate
+           CAST(bookings_seen AS BIGINT) AS bookings_seen,
+           CAST(observed_cancellations AS BIGINT) AS observed_cancellations,
+           observed_cancellations / nullif(bookings_seen, 0) AS cancellation_rate
     FROM _cancel_days ORDER BY observed
     """
-    return _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
-                             "user_id": user_id})
+    frame = _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
+                              "user_id": user_id})
+    return _with_history(frame, history_span(store, item_ids=item_ids, user_id=user_id), frame.bookings_seen.sum())
 
 
 def cancellation_summary(
@@ -764,11 +910,13 @@ def cancellation_summary(
     WITH {_CANCELLATION_DAYS}
     SELECT CAST(sum(cancellations) AS BIGINT) AS cancellations, CAST(sum(lost_revenue) AS DOUBLE) AS lost_revenue,
            CAST(sum(bookings_seen) AS BIGINT) AS bookings_seen,
-           sum(cancellations) / nullif(sum(bookings_seen), 0) AS cancellation_rate
+           CAST(sum(observed_cancellations) AS BIGINT) AS observed_cancellations,
+           sum(observed_cancellations) / nullif(sum(bookings_seen), 0) AS cancellation_rate
     FROM _cancel_days
     """
-    return _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
-                             "user_id": user_id})
+    frame = _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
+                              "user_id": user_id})
+    return _with_history(frame, history_span(store, item_ids=item_ids, user_id=user_id), frame.bookings_seen[0])
 
 
 # -- calendar shape -----------------------------------------------------------------------------------------
@@ -903,7 +1051,8 @@ def listing_funnel(
     """
     first, last = _range(date_from, date_to)
     sql = f"""
-    WITH _stats AS (
+    WITH {_OBSERVED},
+    _stats AS (
         SELECT CAST(date_trunc('week', s.date) AS DATE) AS week_start, s.item_id,
                sum(s.uniq_views) AS views, sum(s.uniq_contacts) AS contacts, sum(s.uniq_favorites) AS favorites
         FROM item_stats s
@@ -913,7 +1062,7 @@ def listing_funnel(
     _new AS (
         SELECT CAST(date_trunc('week', e.observed_at) AS DATE) AS week_start, e.item_id,
                count(DISTINCT e.booking_id) AS bookings
-        FROM booking_events e
+        FROM booking_events e JOIN _observed o ON o.booking_id = e.booking_id AND o.observed
         WHERE e.event = 'first_seen' AND e.status IN ('active', 'pending')
           AND e.observed_at >= CAST($date_from AS DATE) AND e.observed_at < CAST($date_to AS DATE) + 1
           AND {_filters("e")}
@@ -926,8 +1075,9 @@ def listing_funnel(
     LEFT JOIN items i USING (item_id)
     ORDER BY week_start, item_id
     """
-    return _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
-                             "user_id": user_id})
+    frame = _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
+                              "user_id": user_id})
+    return _with_history(frame, history_span(store, item_ids=item_ids, user_id=user_id), frame.bookings.sum())
 
 
 # A guest waits for an answer from their first message after the host's last answer. Avito's own 'system'

@@ -335,6 +335,35 @@ class Store:
             con.execute("DROP TABLE _gone")
         return n
 
+    def record_booking_coverage(
+        self, user_id: int, windows: Iterable[tuple[int, date | str, date | str]], observed_at: datetime | None = None
+    ) -> int:
+        """Record that a sync read these listings' bookings for nights ``date_from .. date_to`` (both included) at
+        ``observed_at``; returns how many new coverage ranges were stored.
+
+        Only nights no earlier read covered are stored, each range with the time it was first read, so the table
+        answers "since when has avito_kit watched this listing's night" with one disjoint range per listing and
+        extension. A booking first seen by that very read was already there (metrics' left-censoring rule).
+        ``windows``: (item_id, date_from, date_to); an empty window (from after to) covers nothing.
+
+        Example: ``store.record_booking_coverage(42, [(3_000_000_001, "2025-07-01", "2026-07-01")], observed_at=t)``
+        """
+        rows = [(int(item_id), _as_date(first), _as_date(last)) for item_id, first, last in windows]
+        frame = pd.DataFrame([r for r in rows if r[1] <= r[2]], columns=["item_id", "read_from", "read_to"])
+        if frame.empty:
+            return 0
+        with self._transaction() as con:
+            con.register("windows", frame)
+            return len(con.execute(_COVERAGE_SQL, {"user_id": user_id, "now": _utc_naive(observed_at)}).fetchall())
+
+    def booking_coverage(self, item_id: int | None = None) -> pd.DataFrame:
+        """The nights whose bookings a sync has read, per listing: item_id, cover_from, cover_to, observed_at (first
+        read). Example: ``store.booking_coverage(3_000_000_001)``"""
+        return self.query(
+            "SELECT user_id, item_id, cover_from, cover_to, observed_at FROM booking_coverage "
+            "WHERE $i IS NULL OR item_id = $i ORDER BY item_id, cover_from", {"i": item_id}
+        )
+
     def active_bookings(self, item_id: int, date_from: date | str, date_to: date | str) -> pd.DataFrame:
         """The listing's active bookings with a night in [date_from, date_to), by check-in: what a calendar
         block must not cover. Columns: booking_id, check_in, check_out, guest_name.
@@ -730,6 +759,26 @@ SELECT i.*,
             WHEN b.vanished_at IS NOT NULL THEN 'reappeared'
             ELSE 'unchanged' END AS kind
 FROM incoming i LEFT JOIN bookings b ON b.booking_id = i.booking_id
+"""
+
+# The nights of each window no stored range covers yet, as runs of consecutive nights (islands).
+_COVERAGE_SQL = """
+INSERT INTO booking_coverage (user_id, item_id, cover_from, cover_to, observed_at)
+SELECT $user_id, item_id, min(night), max(night), $now
+FROM (
+    SELECT item_id, night, date_diff('day', DATE '2000-01-01', night)
+                           - row_number() OVER (PARTITION BY item_id ORDER BY night) AS island
+    FROM (
+        SELECT DISTINCT item_id,
+               CAST(unnest(generate_series(CAST(read_from AS DATE), CAST(read_to AS DATE), INTERVAL 1 DAY)) AS DATE)
+                   AS night
+        FROM windows
+    ) d
+    WHERE NOT EXISTS (SELECT 1 FROM booking_coverage c
+                      WHERE c.item_id = d.item_id AND d.night BETWEEN c.cover_from AND c.cover_to)
+)
+GROUP BY item_id, island
+RETURNING 1
 """
 
 _BOOKING_EVENTS_SQL = """
