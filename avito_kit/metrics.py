@@ -24,6 +24,19 @@ Definitions (METRICS.md):
 - total rows sum counts and revenue and recompute the ratios from the sums.
 - a booking's state "as known at the end of day D" (OTB, pace, pickup): its latest ``booking_events`` row
   observed before D + 1 day (naive UTC, as the store keeps it); a booking not yet seen then does not count.
+- left-censoring. Avito gives no booking creation time, so a booking is dated by the sync that first saw it
+  (its 'first_seen' event). It counts as *observed when made* only when that sync is later than the first sync
+  that read its listing's bookings for its check-in night (``booking_coverage``: per listing, the nights each
+  sync read, each range stored with the time it was first read; ``Store.record_booking_coverage``). A listing
+  synced for the first time, or a window widened to new nights, observes nothing about the bookings already
+  there. A listing whose first booking sighting precedes any coverage row (a store from before coverage was
+  kept, or written without a sync) takes that sighting as its first read of every night. Lead time, pickup,
+  pace, the funnel's bookings and the cancellation rate count only observed bookings; occupancy, revenue, ADR,
+  RevPAR, stays, ALOS, on-the-books and the cancellation count count every booking. These frames carry in
+  ``attrs``: history_since / history_until (the first and latest day a sync read the bookings in scope, see
+  :func:`history_span`), history_days, bookings (the observed bookings they rest on); charts show them.
+- gaps are gaps: a period without history is NaN / NA, never 0 (``year_over_year``, pace before history
+  began, pickup over days before it).
 - a guest waiting for an answer: a chat with an incoming message after the host's last outgoing one; it waits
   since the first such message. Avito's ``system`` messages ("Новый запрос на бронирование") are neither: a
   system message is not the host's answer, and a system message alone leaves no guest waiting. The inbox,
@@ -44,29 +57,33 @@ Functions and their columns:
     as_of .. as_of + h - 1, summed over items (as_of default today in Moscow).
 ``year_over_year(store, year=None, clock=None)``
     month, occupancy (adjusted), revenue, adr, revpar, nights_booked and ly_* of the same month a year
-    earlier; 12 rows (year default the current one).
+    earlier; 12 rows (year default the current one); a month without history: all its values NA.
 ``on_the_books(store, date_from, date_to, as_of)``
     one row: as_of, nights_booked, revenue of nights date_from..date_to as known at the end of as_of.
 ``pace(store, date_from, date_to, as_of=None, days_back=90, clock=None)``
     as_of, days_before (date_from - as_of), nights_booked, revenue, ly_as_of, ly_nights_booked, ly_revenue:
-    on the books for each day as_of - days_back .. as_of, against the period a year earlier as known a year
-    earlier (29 February maps to 28 February).
+    on the books (observed bookings) for each day as_of - days_back .. as_of, against the period a year
+    earlier as known a year earlier (29 February maps to 28 February); NA before history began.
 ``pickup(store, date_from, date_to, as_of=None, days=7, clock=None)``
-    one row: nights_added, revenue_added (on the books at as_of minus at as_of - days), nights_now, nights_then.
+    one row: nights_added, revenue_added (on the books at as_of minus at as_of - days, observed bookings),
+    nights_now, nights_then; NA when as_of - days is before history began.
 ``lead_times(store, date_from=None, date_to=None)``
     booking_id, item_id, first_seen, check_in, lead_days = max(check_in - first_seen date, 0); active bookings
-    with check_in in the range (either bound optional). Bookings already there at the first sync get the
-    first sync's date: their lead is understated.
+    observed when made with check_in in the range (either bound optional).
+``lead_time(store, date_from=None, date_to=None)``
+    bucket ("0-1" .. "91+", ``LEAD_TIME_BUCKETS``), min_days, max_days, bookings, share: lead_times per bucket.
 ``length_of_stay(store, date_from=None, date_to=None)``
     nights (check_out - check_in), stays: active bookings by check_in in the range.
 ``cancellations(store, date_from, date_to)``
-    observed (every day of the range), cancellations, lost_revenue, bookings_seen, cancellation_rate. A
-    cancellation is a 'changed' event to status 'canceled' from another status, on the day it was observed;
-    lost_revenue its base_price before the change. bookings_seen: bookings first seen that day as active or
-    pending. cancellation_rate = cancellations / bookings_seen (both on the same days; a day's rate can
-    exceed 1). A booking first seen already cancelled is no cancellation (it was never on the books here).
+    observed (every day of the range), cancellations, lost_revenue, bookings_seen, observed_cancellations,
+    cancellation_rate. A cancellation is a 'changed' event to status 'canceled' from another status, on the
+    day it was observed; lost_revenue its base_price before the change. bookings_seen: bookings observed when
+    made, first seen that day as active or pending; observed_cancellations: the cancellations of such
+    bookings. cancellation_rate = observed_cancellations / bookings_seen (both on the same days; a day's rate
+    can exceed 1). A booking first seen already cancelled is no cancellation (it was never on the books here).
 ``cancellation_summary(store, date_from, date_to)``
-    one row: cancellations, lost_revenue, bookings_seen, cancellation_rate over the whole range.
+    one row: cancellations, lost_revenue, bookings_seen, observed_cancellations, cancellation_rate over the
+    whole range.
 ``gap_nights(store, date_from, date_to, min_stay=2)``
     item_id, title, gap_start, gap_end (exclusive), nights: runs of free nights with a booked night right
     before and right after, shorter than min_stay, overlapping the range (stays just outside it are seen).
@@ -76,8 +93,13 @@ Functions and their columns:
 ``weekday_heatmap(store, date_from, date_to)``
     weekday (0..6), week_start (Monday), occupancy (adjusted) of that night over the items counted.
 ``listing_funnel(store, date_from, date_to)``
-    week_start, item_id, title, views, contacts, favorites (sums of item_stats uniq_*), bookings (first seen
-    that week, as active or pending when first seen); a row per week x item with any of them.
+    week_start, item_id, title, views, contacts, favorites (sums of item_stats uniq_*), bookings (observed when
+    made, first seen that week as active or pending); a row per week x item with any of them.
+``history_span(store)``
+    (since, until): the first and latest day a sync read the bookings in scope; (None, None) before any.
+``METRICS``
+    the catalog of host-facing names (``avito-kit metric NAME``): name -> ``Metric`` (function, which of
+    ``--from/--to/--by`` apply, ``compute(store, date_from, date_to, by)``, ``summary``).
 ``messaging(store)``
     chat_id, item_id, other_user_name, first_incoming_at, first_response_at (first outgoing message at or
     after it), response_minutes, answered (no incoming message waiting), last_message_at, waiting_since (the
@@ -110,7 +132,8 @@ import datetime as dt
 import math
 import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -121,14 +144,19 @@ from .format import as_date, records
 from .store import Store
 
 __all__ = [
+    "LEAD_TIME_BUCKETS",
+    "METRICS",
+    "Metric",
     "cancellation_summary",
     "cancellations",
     "forward_occupancy",
     "gap_nights",
     "grid",
     "guest_booking",
+    "history_span",
     "inbox",
     "kpis",
+    "lead_time",
     "lead_times",
     "length_of_stay",
     "listing_funnel",
@@ -523,8 +551,9 @@ def forward_occupancy(
     user_id: int | None = None,
     clock: Clock | None = None,
 ) -> pd.DataFrame:
-    """Adjusted occupancy and revenue of the next ``h`` nights from ``as_of`` (default today in Moscow by
-    ``clock``), per horizon.
+    """Adjusted occupancy and revenue of the next ``h`` nights, per horizon (7, 30, 60 by default).
+
+    Nights ``as_of`` (default today in Moscow by ``clock``) .. ``as_of + h - 1``.
 
     An item counts in a horizon if it is an active listing or has a booked night within that horizon.
 
@@ -577,10 +606,11 @@ def year_over_year(
     user_id: int | None = None,
     clock: Clock | None = None,
 ) -> pd.DataFrame:
-    """Month by month, ``year`` (default this one in Moscow) against the year before: occupancy, revenue, ADR,
-    RevPAR.
+    """Month by month, this year against the year before: occupancy, revenue, ADR, RevPAR.
 
-    Each month counts its own items (active listings and listings booked that month), as ``kpis(by="month")``.
+    ``year`` defaults to this one in Moscow. Each month counts its own items (active listings and listings booked
+    that month), as ``kpis(by="month")``. A month without history (no sync read its nights and no booking
+    has a night in it) is missing (NaN / NA), on either side: never a 0 % to compare with.
 
     Example: ``year_over_year(store, 2025)[["month", "occupancy", "ly_occupancy"]]``
     """
@@ -662,7 +692,9 @@ def pace(
 ) -> pd.DataFrame:
     """The on-the-books curve of a period for each day as_of - days_back .. as_of, against last year's.
 
-    ``ly_*``: the same period a year earlier, as known on ``ly_as_of`` (a year before ``as_of``).
+    ``ly_*``: the same period a year earlier, as known on ``ly_as_of`` (a year before ``as_of``). Only bookings
+    observed when made count; a day before history began is NA. ``attrs``: history_since, history_until,
+    history_days, bookings (observed bookings with a night in the period).
 
     Example: ``pace(store, "2025-08-01", "2025-08-31", as_of="2025-07-01", days_back=60)``
     """
@@ -716,6 +748,9 @@ def pickup(
     clock: Clock | None = None,
 ) -> pd.DataFrame:
     """Nights and revenue a period gained on the books in the ``days`` up to ``as_of`` (net of cancellations).
+
+    Only bookings observed when made count; the row is NA when ``as_of - days`` is before history began.
+    ``attrs`` as :func:`pace`.
 
     Example: ``pickup(store, "2025-08-01", "2025-08-31")  # the last 7 days``
     """
@@ -774,6 +809,9 @@ def lead_times(
     user_id: int | None = None,
 ) -> pd.DataFrame:
     """Days from a booking's first sighting to its check-in, per active booking with check_in in the range.
+
+    Only bookings observed when made: one already there when avito_kit first read its night says nothing about
+    when it was made. ``attrs``: history_since, history_until, history_days, bookings (the rows).
 
     Example: ``lead_times(store, "2025-01-01").lead_days.median()``
     """
@@ -880,7 +918,7 @@ _cancel_days AS (
 def cancellations(
     store: Store, date_from: DateLike, date_to: DateLike, *, item_ids: ItemIds = None, user_id: int | None = None
 ) -> pd.DataFrame:
-    """Cancellations observed per day, their lost revenue, bookings first seen that day, and the rate.
+    """Cancellations observed per day, their lost revenue, new bookings observed that day, and the rate.
 
     Example: ``cancellations(store, "2025-06-01", "2025-06-30").set_index("observed").cancellations``
     """
@@ -901,7 +939,7 @@ def cancellations(
 def cancellation_summary(
     store: Store, date_from: DateLike, date_to: DateLike, *, item_ids: ItemIds = None, user_id: int | None = None
 ) -> pd.DataFrame:
-    """One row: cancellations observed in the range, lost revenue, bookings first seen, and their ratio.
+    """One row: cancellations observed in the range, lost revenue, new bookings observed, and the rate.
 
     Example: ``cancellation_summary(store, "2025-01-01", "2025-12-31").cancellation_rate[0]``
     """
@@ -1223,3 +1261,84 @@ def guest_booking(store: Store, item_id: Any, guest_name: str | None, today: dt.
             continue
         return {**booking, "check_in": as_date(booking["check_in"]), "check_out": as_date(booking["check_out"])}
     return None
+
+
+# -- the catalog: host-facing names, for ``avito-kit metric`` ---------------------------------------------------
+
+# How a metric takes ``--from/--to``: "range" both required (nights, or days observed); "check_in" both optional,
+# stays filtered by check-in date; "as_of" only ``--from``, the first night (default today); "year" the year of
+# ``--to`` (or ``--from``; default this one); "none" no dates.
+METRIC_DATES = ("range", "check_in", "as_of", "year", "none")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One host-facing metric: its function and which options of ``avito-kit metric`` apply."""
+
+    name: str
+    function: Callable[..., pd.DataFrame]
+    dates: str
+    by: tuple[str, ...] = ()  # the values ``--by`` accepts; () when it does not apply
+
+    @property
+    def summary(self) -> str:
+        """The first line of the function's docstring."""
+        return (self.function.__doc__ or "").strip().splitlines()[0]
+
+    def options(self) -> tuple[str, ...]:
+        """The ``avito-kit metric`` options that apply, e.g. ("--from", "--to", "--by")."""
+        dates = {"range": ("--from", "--to"), "check_in": ("--from", "--to"), "as_of": ("--from",),
+                 "year": ("--from", "--to")}.get(self.dates, ())
+        return dates + (("--by",) if self.by else ())
+
+    def compute(self, store: Store, date_from: DateLike | None = None, date_to: DateLike | None = None,
+                by: str | None = None) -> pd.DataFrame:
+        """Run the metric with the options given; an option that does not apply, a missing date or a bad value
+        raises ``ValueError`` (one line)."""
+        given = {"--from": date_from, "--to": date_to, "--by": by}
+        extra = [name for name, value in given.items() if value is not None and name not in self.options()]
+        if extra:
+            usable = ", ".join(self.options()) or "no options"
+            raise ValueError(f"metric {self.name} takes {usable}, not {', '.join(extra)}")
+        kwargs = {"by": by} if by is not None else {}
+        if by is not None and by not in self.by:
+            raise ValueError(f"--by must be one of {', '.join(self.by)} for {self.name}, got {by!r}")
+        if self.dates == "range":
+            if date_from is None or date_to is None:
+                raise ValueError(f"metric {self.name} needs --from and --to (YYYY-MM-DD)")
+            check_range(date_from, date_to, ("--from", "--to"), allow_equal=True)
+            return self.function(store, date_from, date_to, **kwargs)
+        if self.dates == "check_in":
+            first = None if date_from is None else parse_date(date_from, "--from")
+            last = None if date_to is None else parse_date(date_to, "--to")
+            if first and last:
+                check_range(first, last, ("--from", "--to"), allow_equal=True)
+            return self.function(store, first, last)
+        if self.dates == "as_of":
+            return self.function(store, None if date_from is None else parse_date(date_from, "--from"))
+        if self.dates == "year":
+            day = date_to if date_to is not None else date_from
+            return self.function(store, None if day is None else parse_date(day, "--to" if date_to else "--from").year)
+        return self.function(store)
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("kpis", kpis, "range", by=("item", "total")),
+    Metric("forward_occupancy", forward_occupancy, "as_of"),
+    Metric("year_over_year", year_over_year, "year"),
+    Metric("pace", pace, "range"),
+    Metric("pickup", pickup, "range"),
+    Metric("lead_time", lead_time, "check_in"),
+    Metric("lead_times", lead_times, "check_in"),
+    Metric("length_of_stay", length_of_stay, "check_in"),
+    Metric("cancellations", cancellations, "range"),
+    Metric("cancellation_summary", cancellation_summary, "range"),
+    Metric("gap_nights", gap_nights, "range"),
+    Metric("weekday_split", weekday_split, "range"),
+    Metric("weekday_heatmap", weekday_heatmap, "range"),
+    Metric("funnel", listing_funnel, "range"),
+    Metric("grid", grid, "range"),
+    Metric("messaging", messaging, "none"),
+    Metric("messaging_summary", messaging_summary, "none"),
+    Metric("inbox", inbox, "none"),
+)}
