@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avito_kit import metrics
+from avito_kit import charts, metrics
 from avito_kit.store import Store
 
 USER = 42
@@ -583,3 +583,36 @@ def test_kpis_by_month_over_a_large_store(store):
     items, totals = monthly[monthly.item_id.notna()], monthly[monthly.item_id.isna()]
     assert items.nights_booked.sum() == totals.nights_booked.sum()
     assert items.revenue.sum() == pytest.approx(totals.revenue.sum())
+
+
+# -- gaps are gaps -----------------------------------------------------------------------------------------------
+
+
+def test_year_over_year_leaves_months_without_history_empty_not_zero(store):
+    add_items(store, {"item_id": A})
+    # The first sync read nights 2025-06-01 .. 2026-05-31; one booking in March 2026, none in 2025.
+    watched(store, A, since=dt.datetime(2025, 6, 1, 9), nights=("2025-06-01", "2026-05-31"))
+    add_booking(store, A, "2026-03-01", "2026-03-04", 3000, seen=dt.datetime(2025, 6, 1, 9))
+    yoy = metrics.year_over_year(store, 2026).set_index("month")
+    assert len(yoy) == 12
+    assert yoy.loc[Day("2026-03-01")].occupancy == 3 / 31
+    assert yoy.loc[Day("2026-04-01")].occupancy == 0  # read, and nothing booked: a true 0
+    assert yoy.loc[Day("2026-06-01"):, ["occupancy", "revenue", "nights_booked"]].isna().all(axis=None)
+    ly = yoy[["ly_occupancy", "ly_revenue", "ly_adr", "ly_revpar", "ly_nights_booked"]]
+    assert ly.loc[:Day("2026-05-01")].isna().all(axis=None)  # 2025 before June: no history, not 0 %
+    known = ly.loc[Day("2026-06-01"):, ["ly_occupancy", "ly_revenue", "ly_nights_booked"]]
+    assert (known == 0).all(axis=None)  # June .. December 2025 were read: empty, and known to be
+
+    fig = charts.monthly_occupancy_revenue(yoy.reset_index())
+    ly_line = next(t for t in fig.data if t.name == "Загрузка 2025")
+    assert np.isnan(np.asarray(ly_line.y[:5], dtype=float)).all()  # drawn as a gap, never 0 %
+    assert not ly_line.connectgaps
+
+
+def test_the_monthly_chart_says_when_last_year_has_no_data(store):
+    add_items(store, {"item_id": A})
+    watched(store, A, since=dt.datetime(2026, 1, 1, 9), nights=("2026-01-01", "2026-12-31"))
+    yoy = metrics.year_over_year(store, 2026)
+    assert yoy.ly_occupancy.isna().all() and (yoy.occupancy == 0).all()
+    fig = charts.monthly_occupancy_revenue(yoy)
+    assert "за прошлый год данных нет" in fig.layout.title.subtitle.text
