@@ -97,6 +97,9 @@ Functions and their columns:
     made, first seen that week as active or pending); a row per week x item with any of them.
 ``history_span(store)``
     (since, until): the first and latest day a sync read the bookings in scope; (None, None) before any.
+``has_history(store, date_from, date_to)``
+    whether any night of the range has history (read by a sync, or under a stored booking): a comparison
+    with a period (last year's) is shown only if it has.
 ``METRICS``
     the catalog of host-facing names (``avito-kit metric NAME``): name -> ``Metric`` (function, which of
     ``--from/--to/--by`` apply, ``compute(store, date_from, date_to, by)``, ``summary``).
@@ -153,6 +156,7 @@ __all__ = [
     "gap_nights",
     "grid",
     "guest_booking",
+    "has_history",
     "history_span",
     "inbox",
     "kpis",
@@ -394,6 +398,28 @@ SELECT (SELECT CAST(min(t) AS DATE) FROM _starts) AS since, (SELECT CAST(max(t) 
 """
 
 
+# The nights with history: those a sync read (booking_coverage) and those of any stored booking (a store from
+# before coverage was kept knows at least those): ranges first..last, both included.
+_KNOWN_NIGHTS = f"""
+SELECT c.cover_from AS first, c.cover_to AS last FROM booking_coverage c WHERE {_filters("c")}
+UNION ALL
+SELECT b.check_in, b.check_out - 1 FROM bookings b WHERE b.check_out > b.check_in AND {_filters("b")}
+"""
+
+
+def has_history(store: Store, date_from: DateLike, date_to: DateLike, *, item_ids: ItemIds = None,
+                user_id: int | None = None) -> bool:
+    """Whether any night date_from..date_to has history (a sync read it, or a stored booking covers it): what
+    a comparison with that period (last year's) needs before it is shown at all.
+
+    Example: ``has_history(store, "2025-06-01", "2025-06-30")``
+    """
+    first, last = _range(date_from, date_to)
+    sql = f"SELECT count(*) AS n FROM ({_KNOWN_NIGHTS}) r WHERE r.first <= $date_to AND r.last >= $date_from"
+    return bool(_run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
+                                  "user_id": user_id}).n[0])
+
+
 def history_span(store: Store, *, item_ids: ItemIds = None, user_id: int | None = None
                  ) -> tuple[dt.date | None, dt.date | None]:
     """(since, until): the first and the latest day a sync read the bookings of these listings; (None, None)
@@ -619,11 +645,7 @@ def year_over_year(
     WITH {_FACTS}, {_kpi_ctes("month")},
     _known AS (
         SELECT DISTINCT CAST(date_trunc('month', CAST(m AS DATE)) AS DATE) AS period
-        FROM (
-            SELECT c.cover_from AS first, c.cover_to AS last FROM booking_coverage c WHERE {_filters("c")}
-            UNION ALL
-            SELECT b.check_in, b.check_out - 1 FROM bookings b WHERE b.check_out > b.check_in AND {_filters("b")}
-        ) r, range(CAST(date_trunc('month', greatest(r.first, CAST($date_from AS DATE))) AS DATE),
+        FROM ({_KNOWN_NIGHTS}) r, range(CAST(date_trunc('month', greatest(r.first, CAST($date_from AS DATE))) AS DATE),
                    least(r.last, CAST($date_to AS DATE)) + 1, INTERVAL 1 MONTH) AS t(m)
         WHERE r.first <= $date_to AND r.last >= $date_from
     ),

@@ -616,3 +616,14 @@ def test_the_monthly_chart_says_when_last_year_has_no_data(store):
     assert yoy.ly_occupancy.isna().all() and (yoy.occupancy == 0).all()
     fig = charts.monthly_occupancy_revenue(yoy)
     assert "за прошлый год данных нет" in fig.layout.title.subtitle.text
+
+
+def test_has_history_tells_a_period_never_read_from_an_empty_one(store):
+    add_items(store, {"item_id": A})
+    assert not metrics.has_history(store, "2025-06-01", "2025-06-30")
+    watched(store, A, nights=("2025-06-10", "2025-06-12"))
+    assert metrics.has_history(store, "2025-06-01", "2025-06-30")
+    assert not metrics.has_history(store, "2025-06-13", "2025-06-30")
+    add_booking(store, A, "2025-06-20", "2025-06-22", 1000)  # a stored booking's nights have history too
+    assert metrics.has_history(store, "2025-06-21", "2025-06-30")
+    assert not metrics.has_history(store, "2025-06-21", "2025-06-30", item_ids=[B])
