@@ -348,13 +348,22 @@ class Store:
 
         Example: ``store.record_booking_coverage(42, [(3_000_000_001, "2025-07-01", "2026-07-01")], observed_at=t)``
         """
-        rows = [(int(item_id), _as_date(first), _as_date(last)) for item_id, first, last in windows]
-        frame = pd.DataFrame([r for r in rows if r[1] <= r[2]], columns=["item_id", "read_from", "read_to"])
-        if frame.empty:
-            return 0
+        # One window per listing and statement: a listing's second window sees the ranges its first one stored.
+        rounds: list[list[tuple[int, date, date]]] = []
+        for item_id, first, last in windows:
+            window = (int(item_id), _as_date(first), _as_date(last))
+            if window[1] <= window[2]:
+                free = next((r for r in rounds if all(w[0] != window[0] for w in r)), None)
+                if free is None:
+                    rounds.append(free := [])
+                free.append(window)
+        stored = 0
         with self._transaction() as con:
-            con.register("windows", frame)
-            return len(con.execute(_COVERAGE_SQL, {"user_id": user_id, "now": _utc_naive(observed_at)}).fetchall())
+            for windows_round in rounds:
+                con.register("windows", pd.DataFrame(windows_round, columns=["item_id", "read_from", "read_to"]))
+                params = {"user_id": user_id, "now": _utc_naive(observed_at)}
+                stored += len(con.execute(_COVERAGE_SQL, params).fetchall())
+        return stored
 
     def booking_coverage(self, item_id: int | None = None) -> pd.DataFrame:
         """The nights whose bookings a sync has read, per listing: item_id, cover_from, cover_to, observed_at (first
@@ -761,23 +770,26 @@ SELECT i.*,
 FROM incoming i LEFT JOIN bookings b ON b.booking_id = i.booking_id
 """
 
-# The nights of each window no stored range covers yet, as runs of consecutive nights (islands).
+# The parts of each window (one per listing) no stored range covers yet: the gaps before each stored range that
+# overlaps it, and after the last (the whole window when none overlaps). Stored ranges are disjoint per listing,
+# so the gaps are too. Interval arithmetic, not a row per night: a sync of 1,000 listings reads 730,000 nights.
 _COVERAGE_SQL = """
 INSERT INTO booking_coverage (user_id, item_id, cover_from, cover_to, observed_at)
-SELECT $user_id, item_id, min(night), max(night), $now
-FROM (
-    SELECT item_id, night, date_diff('day', DATE '2000-01-01', night)
-                           - row_number() OVER (PARTITION BY item_id ORDER BY night) AS island
-    FROM (
-        SELECT DISTINCT item_id,
-               CAST(unnest(generate_series(CAST(read_from AS DATE), CAST(read_to AS DATE), INTERVAL 1 DAY)) AS DATE)
-                   AS night
-        FROM windows
-    ) d
-    WHERE NOT EXISTS (SELECT 1 FROM booking_coverage c
-                      WHERE c.item_id = d.item_id AND d.night BETWEEN c.cover_from AND c.cover_to)
+WITH _overlapping AS (
+    SELECT w.item_id, w.read_from, c.cover_from, c.cover_to
+    FROM windows w JOIN booking_coverage c
+      ON c.item_id = w.item_id AND c.cover_to >= w.read_from AND c.cover_from <= w.read_to
+),
+_gaps AS (
+    SELECT item_id, coalesce(lag(cover_to) OVER (PARTITION BY item_id ORDER BY cover_from) + 1, read_from) AS first,
+           cover_from - 1 AS last
+    FROM _overlapping
+    UNION ALL
+    SELECT w.item_id, coalesce(max(o.cover_to) + 1, w.read_from), w.read_to
+    FROM windows w LEFT JOIN _overlapping o ON o.item_id = w.item_id
+    GROUP BY w.item_id, w.read_from, w.read_to
 )
-GROUP BY item_id, island
+SELECT $user_id, item_id, first, last, $now FROM _gaps WHERE first <= last
 RETURNING 1
 """
 

@@ -185,3 +185,20 @@ def test_history_charts_say_when_history_is_too_short_and_what_they_rest_on(tmp_
     assert len(fig.data) == 4 and "история с 01.06.2026; 1 бронь" in fig.layout.title.subtitle.text
     lead = charts.lead_time_histogram(metrics.lead_times(store))
     assert list(lead.data[0].y) == [0, 0, 0, 1, 0, 0, 0]  # 30 days ahead
+
+
+def test_coverage_keeps_each_night_with_the_time_it_was_first_read(tmp_path):
+    store = Store(tmp_path / "c.duckdb")
+    t = [dt.datetime(2026, 6, d, 9) for d in (1, 2, 3, 4)]
+    assert store.record_booking_coverage(USER, [(A, "2026-06-01", "2026-06-10"), (B, "2026-06-01", "2026-06-02")],
+                                         t[0]) == 2
+    assert store.record_booking_coverage(USER, [(A, "2026-06-15", "2026-06-17")], t[1]) == 1  # leaves a hole
+    # Wider on both sides and over the hole; a second window of the same listing in the same call.
+    assert store.record_booking_coverage(USER, [(A, "2026-05-25", "2026-06-20"), (A, "2026-06-01", "2026-07-01")],
+                                         t[2]) == 4
+    assert store.record_booking_coverage(USER, [(A, "2026-06-02", "2026-06-05"), (B, "2026-06-03", "2026-06-01")],
+                                         t[3]) == 0  # read before; an empty window covers nothing
+    ranges = store.booking_coverage(A)
+    assert [(str(r.cover_from.date()), str(r.cover_to.date()), r.observed_at.day) for r in ranges.itertuples()] == [
+        ("2026-05-25", "2026-05-31", 3), ("2026-06-01", "2026-06-10", 1), ("2026-06-11", "2026-06-14", 3),
+        ("2026-06-15", "2026-06-17", 2), ("2026-06-18", "2026-06-20", 3), ("2026-06-21", "2026-07-01", 3)]
