@@ -43,6 +43,7 @@ __all__ = [
     "STATE_COLOURS",
     "STATE_LABELS",
     "adr_revpar_trend",
+    "history_note",
     "lead_time_histogram",
     "length_of_stay_histogram",
     "listing_funnel",
@@ -97,10 +98,11 @@ def _style(fig: go.Figure, title: str, subtitle: str | None = None, *, height: i
     return fig
 
 
-def _empty(title: str, subtitle: str | None = None, *, height: int = 320) -> go.Figure:
+def _empty(title: str, subtitle: str | None = None, *, height: int = 320, message: str = EMPTY_MESSAGE
+           ) -> go.Figure:
     """A figure that says there is nothing to show, with the chart's title, instead of an error."""
     fig = go.Figure()
-    fig.add_annotation(text=EMPTY_MESSAGE, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                        font={"size": 16, "color": "#7B8794"})
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
@@ -111,6 +113,36 @@ def _is_empty(df: pd.DataFrame | None, *columns: str) -> bool:
     if df is None or len(df) == 0:
         return True
     return bool(columns) and all(df[c].isna().all() for c in columns if c in df.columns)
+
+
+# -- what a history-dependent chart rests on -------------------------------------------------------------------
+# metrics' pace, pickup, lead_times and listing_funnel put in ``df.attrs`` since when avito_kit has read the
+# account's bookings and how many bookings observed when made they count (metrics: left-censoring). A frame
+# without these attrs (built by hand) is drawn as it is.
+
+PACE_MIN_HISTORY_DAYS = 14
+PACE_TOO_SHORT = "Мало истории: темпу продаж нужны синхронизации хотя бы за две недели"
+LEAD_TOO_SHORT = "Мало истории: сроку бронирования нужны брони, сделанные после первой синхронизации"
+
+
+def _has_history(df: pd.DataFrame | None) -> bool:
+    return df is not None and "history_since" in df.attrs
+
+
+def history_note(df: pd.DataFrame | None) -> str | None:
+    """"история с 01.06.2026; 12 броней" from a metrics frame's attrs (None without them): the line each
+    history-dependent chart, card and widget shows."""
+    if not _has_history(df):
+        return None
+    since, n = df.attrs.get("history_since"), int(df.attrs.get("bookings") or 0)
+    if since is None:
+        return "синхронизаций ещё не было"
+    return f"история с {format_date(since)}; {format_int(n)} {plural(n, 'бронь', 'брони', 'броней')}"
+
+
+def _with_note(subtitle: str, df: pd.DataFrame | None) -> str:
+    note = history_note(df)
+    return f"{subtitle}; {note}" if note else subtitle
 
 
 def _num(s: pd.Series) -> np.ndarray:
@@ -250,6 +282,9 @@ def monthly_occupancy_revenue(yoy: pd.DataFrame | None) -> go.Figure:
         return out
 
     months = list(df["month"])
+    # Months without history are NaN (metrics.year_over_year): plotly leaves them out, never a 0 % point.
+    if np.isnan(_num(df["ly_occupancy"])).all() and np.isnan(_num(df["ly_revenue"])).all():
+        subtitle += "; за прошлый год данных нет"
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Bar(x=x, y=_num(df["ly_revenue"]), name="Выручка" + last, marker_color=BLUE_LIGHT,
                          hovertext=hover("Прошлый год", months, df, 1),
@@ -345,7 +380,9 @@ def pace_curve(pace: pd.DataFrame | None) -> go.Figure:
 
     >>> fig = pace_curve(metrics.pace(store, "2026-07-01", "2026-07-31"))
     """
-    subtitle = "брони известны по дате, когда avito_kit впервые их увидел; пунктир — тот же период год назад"
+    subtitle = _with_note("брони, сделанные при avito_kit (по дате, когда он их увидел); пунктир — год назад", pace)
+    if _has_history(pace) and pace.attrs.get("history_days", 0) < PACE_MIN_HISTORY_DAYS:
+        return _empty(PACE_TITLE, subtitle, message=PACE_TOO_SHORT)
     if _is_empty(pace, "nights_booked", "ly_nights_booked"):
         return _empty(PACE_TITLE, subtitle)
     df = pace.sort_values("days_before", ascending=False).reset_index(drop=True)
@@ -402,6 +439,8 @@ def lead_time_histogram(lead_times: pd.DataFrame | None) -> go.Figure:
 
     >>> fig = lead_time_histogram(metrics.lead_times(store))
     """
+    if _has_history(lead_times) and not lead_times.attrs.get("bookings"):
+        return _empty(LEAD_TITLE, history_note(lead_times), message=LEAD_TOO_SHORT)
     if _is_empty(lead_times, "lead_days"):
         return _empty(LEAD_TITLE, "бронирований за период нет")
     days = pd.Series(_num(lead_times["lead_days"])).dropna().clip(lower=0)
@@ -418,7 +457,9 @@ def lead_time_histogram(lead_times: pd.DataFrame | None) -> go.Figure:
                            name="Брони"))
     subtitle = (f"медиана {format_int(median)} {plural(median, 'день', 'дня', 'дней')}, "
                 f"{format_int(total)} {plural(total, 'бронь', 'брони', 'броней')}; "
-                "брони первой синхронизации датированы её днём")
+                "брони, которые уже были при первой синхронизации, не в счёт")
+    if _has_history(lead_times):
+        subtitle += f"; история с {format_date(lead_times.attrs.get('history_since'))}"
     _style(fig, LEAD_TITLE, subtitle, height=380)
     fig.update_xaxes(type="category", title_text="За сколько дней до заезда")
     fig.update_yaxes(title_text="Броней", rangemode="tozero", tickformat=",d")
@@ -521,7 +562,7 @@ def listing_funnel(df: pd.DataFrame | None) -> go.Figure:
 
     >>> fig = listing_funnel(metrics.listing_funnel(store, "2026-01-01", "2026-03-31"))
     """
-    subtitle = "сумма за период (статистика Avito); брони — впервые увиденные за период"
+    subtitle = _with_note("сумма за период (статистика Avito); брони — сделанные при avito_kit", df)
     stages = [c for c, _ in FUNNEL_STAGES]
     if _is_empty(df, *stages):
         return _empty(FUNNEL_TITLE, subtitle)

@@ -63,6 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     kpi.add_argument("--by", choices=("item", "total"), default="item")
     kpi.add_argument("--json", action="store_true", help="a JSON array of objects instead of a table")
 
+    metric = commands.add_parser("metric", help="print any metric (metrics' catalog) as a table, JSON or CSV")
+    metric.add_argument("name", metavar="NAME", nargs="?", help="the metric; --list names them")
+    metric.add_argument("--list", action="store_true", help="name every metric, one line each")
+    metric.add_argument("--from", dest="date_from", help="first night (check-in for lead_time, length_of_stay)")
+    metric.add_argument("--to", dest="date_to", help="last night, YYYY-MM-DD (both included)")
+    metric.add_argument("--by", help="item | total, where the metric takes it (kpis)")
+    output = metric.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="a JSON array of records")
+    output.add_argument("--csv", action="store_true", help="CSV with a header")
+
     report = commands.add_parser("report", help="write the offline HTML report")
     report.add_argument("--out", help="the HTML file (default: reports/avito_report.html)")
     report.add_argument("--from", dest="date_from", help="first night of the KPI period (default: 29 days ago)")
@@ -172,6 +182,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run(_write_or_sync(args, client, Store(args.db)))
     if args.command in ("kpi", "report"):
         return _read_only(args)
+    if args.command == "metric":
+        return _metric(args)
     if args.command == "demo":
         from .demo import run_demo
         from .store import Store
@@ -213,6 +225,26 @@ def _read_only(args: argparse.Namespace) -> int:
     else:
         titles = dict(zip(*store.items()[["item_id", "title"]].to_dict("list").values(), strict=True))
         print(kpi_table(frame, titles, f"Ночи {args.date_from} … {args.date_to} включительно"))
+    return EXIT_OK
+
+
+def _metric(args: argparse.Namespace) -> int:
+    """``metric``: a metrics catalog entry over the store; the catalog checks the options."""
+    from .metrics import METRICS
+    from .store import Store
+    from .tables import metric_csv, metric_json, metric_list
+
+    if args.list:
+        print(metric_list({name: metric.summary for name, metric in METRICS.items()}))
+        return EXIT_OK
+    if args.name not in METRICS:
+        raise ValueError(f"unknown metric {args.name!r}; one of: {', '.join(METRICS)}" if args.name else
+                         f"name a metric: one of {', '.join(METRICS)} (--list describes them)")
+    if not _db_path(args).exists():
+        raise ValueError(f"no store at {_db_path(args)}: run `avito-kit sync` (or `make demo`) first")
+    frame = METRICS[args.name].compute(Store(args.db), args.date_from, args.date_to, args.by)
+    print(metric_json(frame) if args.json else metric_csv(frame) if args.csv else frame.to_string(index=False),
+          end="" if args.csv else "\n")
     return EXIT_OK
 
 

@@ -14,6 +14,9 @@ Tables (every row carries the Avito account ``user_id``, so several accounts sha
     audit_log        every write sent to Avito: 'pending' before sending, then its outcome
     sync_runs        one row per ``avito-kit sync`` run: running | ok | failed, counts JSON, error
     sync_cursors     (user_id, key) -> JSON value, for incremental sync
+    booking_coverage the nights of each listing whose bookings a sync has read, each range with the time it
+                     was first read (disjoint per listing): what tells a booking made under watch from one
+                     already there when avito_kit first looked (metrics' left-censoring rule)
     schema_version   the migrations applied
 
 Only ``avito_kit.store`` uses this module: it runs :func:`migrate` when it opens a file.
@@ -170,6 +173,20 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        3,
+        """
+        CREATE TABLE IF NOT EXISTS booking_coverage (
+            user_id BIGINT NOT NULL,
+            item_id BIGINT NOT NULL,
+            cover_from DATE NOT NULL,
+            cover_to DATE NOT NULL,
+            observed_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (item_id, cover_from),
+            CHECK (cover_to >= cover_from)
+        );
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -184,6 +201,7 @@ TABLES = (
     "audit_log",
     "sync_runs",
     "sync_cursors",
+    "booking_coverage",
 )
 
 

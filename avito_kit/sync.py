@@ -319,6 +319,8 @@ class SyncRun:
 
         def store_batch(results) -> None:
             self._store_bookings(fresh.user_id, results)
+            self.store.record_booking_coverage(fresh.user_id, [(item_id, start, self.window.last)
+                                                               for item_id, start, _ in results], self.now)
             fresh.mark([item_id for item_id, _, _ in results], "bookings")  # after what it guards
 
         try:
