@@ -43,6 +43,8 @@ __all__ = [
     "STATE_COLOURS",
     "STATE_LABELS",
     "adr_revpar_trend",
+    "attention_order",
+    "grid_pages",
     "lead_time_histogram",
     "length_of_stay_histogram",
     "listing_funnel",
@@ -125,27 +127,141 @@ def _dates(s: pd.Series) -> pd.Series:
 # -- the grid calendar (шахматка) ---------------------------------------------------------------------------
 
 GRID_TITLE = "Шахматка: занято / закрыто / свободно по ночам"
+GRID_PAGE_SIZE = 50  # listings a page of the grid shows (notebook paging, and the rows a large report details)
+SOON_NIGHTS = 14  # "empty nights soon": free nights among the first 14 of the grid
+_ROW_HEIGHT = 34
+_STATE_CODES = {"free": 0, "blocked": 1, "booked": 2}  # the compact cell values (see occupancy_grid)
 
 
-def occupancy_grid(facts: pd.DataFrame | None) -> go.Figure:
+def occupancy_grid(facts: pd.DataFrame | None, *, page: int | None = None, page_size: int = GRID_PAGE_SIZE,
+                   order: Iterable[int] | None = None, rest_row: bool = False) -> go.Figure:
     """The шахматка: listings × nights, one heatmap trace per state in its :data:`STATE_COLOURS` colour.
 
     ``facts`` is ``metrics.nightly_facts`` or ``metrics.grid`` (``item_id, title, night, state, booking_id,
     guest_name, nightly_revenue, check_in, check_out`` and optionally ``price``). Hover: listing, date, state,
     guest and the nightly price in rubles. A night is named by its evening date.
 
+    Compact for many listings: each trace's cells are ``1`` or empty, and the hover text is made by the trace's
+    ``hovertemplate`` from short ``customdata`` (guest, price, stay), not one string per cell.
+    ``order`` (item ids) sets the rows' order (default: by title); ``page`` (1-based) shows only that page of
+    ``page_size`` listings, the way to read every listing of a large account in a notebook; ``rest_row`` adds
+    one row under them with the share of booked nights, night by night, of every listing not shown.
+
     >>> fig = occupancy_grid(metrics.grid(store, today, today + timedelta(days=59)))
     >>> [t.name for t in fig.data]
     ['Занято', 'Закрыто хозяином', 'Свободно']
+    >>> occupancy_grid(facts, page=3, page_size=50)   # listings 101..150 by title
     """
     subtitle = "ночь названа датой вечера; бронь занимает ночи от заезда до выезда − 1"
     if _is_empty(facts):
         return _empty(GRID_TITLE, subtitle)
-    df = facts.copy()
+    df = facts[[c for c in facts.columns if c in _GRID_COLUMNS]].copy()
     df["night"] = _dates(df["night"])
     df = df.drop_duplicates(["item_id", "night"], keep="last")
+    nights = pd.date_range(df["night"].min(), df["night"].max(), freq="D")
 
-    # One row per listing, labelled by title; a repeated title gets the id's tail so rows never merge.
+    listings = _grid_rows(df, order)
+    total = len(listings)
+    pages = max(1, math.ceil(total / page_size)) if page is not None else 1
+    if page is not None:
+        if page_size < 1 or not 1 <= page <= pages:
+            raise ValueError(f"page must be 1..{pages} for page_size {page_size}; got page={page}, "
+                             f"page_size={page_size}")
+        listings = listings.iloc[(page - 1) * page_size: page * page_size]
+    shown = set(listings["item_id"])
+    rest = df[~df["item_id"].isin(shown)]
+    df = df[df["item_id"].isin(shown)]
+    row_of = dict(zip(listings["item_id"], range(len(listings)), strict=True))
+    col = ((df["night"] - nights[0]).dt.days).to_numpy()
+    row = df["item_id"].map(row_of).to_numpy()
+    code = np.full((len(listings), len(nights)), -1, dtype=np.int8)  # -1: no fact for that night (a gap)
+    code[row, col] = df["state"].map(_STATE_CODES).fillna(-1).to_numpy(dtype=np.int8)
+    booked_info = np.full(code.shape, None, dtype=object)
+    booked = (df["state"] == "booked").to_numpy()
+    booked_info[row[booked], col[booked]] = _booking_details(df[booked])
+    prices = _price_labels(listings, df)
+
+    x = list(nights.to_pydatetime())
+    y = list(listings["label"])
+    when = "<b>%{y}</b><br>%{x|%d.%m.%Y, %a}<br>"
+    fig = go.Figure()
+    for state in ("booked", "blocked", "free"):
+        z = np.where(code == _STATE_CODES[state], 1, None).tolist()
+        extra: dict[str, Any] = {}
+        if state == "booked":
+            extra = {"customdata": booked_info.tolist(),
+                     "hovertemplate": when + STATE_LABELS[state] + "%{customdata[0]}"
+                                      f"<br>%{{customdata[1]:,.0f}}{NBSP}₽ за ночь"
+                                      "<br>заезд %{customdata[2]} — выезд %{customdata[3]}<extra></extra>"}
+        elif prices is not None:  # the listing's price as a number: a few bytes a cell
+            extra = {"customdata": np.where(code == _STATE_CODES[state], prices[:, None], None).tolist(),
+                     "hovertemplate": when + STATE_LABELS[state] + f"<br>цена %{{customdata:,.0f}}{NBSP}₽ за ночь"
+                                      "<extra></extra>"}
+        else:
+            extra = {"hovertemplate": when + STATE_LABELS[state] + "<extra></extra>"}
+        fig.add_trace(go.Heatmap(
+            z=z, x=x, y=y, name=STATE_LABELS[state], meta=state,
+            colorscale=[[0.0, STATE_COLOURS[state]], [1.0, STATE_COLOURS[state]]], zmin=0, zmax=1,
+            showscale=False, showlegend=True, hoverongaps=False, xgap=1, ygap=3, **extra,
+        ))
+    rows = len(y)
+    if rest_row and len(rest):
+        fig.add_trace(_rest_trace(rest, nights))
+        rows += 1
+    # Saturdays and Sundays are marked on the axis so weekends stand out in the grid.
+    fig.update_xaxes(type="date", tickformat="%d.%m", ticks="outside", showgrid=False, side="top",
+                     dtick=7 * 86_400_000 if len(nights) > 21 else 86_400_000,
+                     tick0=nights[0].to_pydatetime())
+    fig.update_yaxes(autorange="reversed", showgrid=False, automargin=True)
+    period = f"{format_date(nights[0])} — {format_date(nights[-1])}"
+    if page is not None and pages > 1:
+        first = (page - 1) * page_size + 1
+        period += f"; страница {page} из {pages}: объявления {first}–{first + len(y) - 1} из {total}"
+    _style(fig, GRID_TITLE, f"{period}; {subtitle}", height=max(260, 150 + _ROW_HEIGHT * rows))
+    fig.update_layout(legend={"y": -0.02, "yanchor": "top", "x": 0, "xanchor": "left"},
+                      margin={"l": 20, "t": 100, "b": 40})
+    return fig
+
+
+_GRID_COLUMNS = ("item_id", "title", "night", "state", "guest_name", "nightly_revenue", "check_in", "check_out",
+                 "price")
+
+
+def grid_pages(facts: pd.DataFrame | None, page_size: int = GRID_PAGE_SIZE) -> int:
+    """How many pages ``occupancy_grid(facts, page=..., page_size=page_size)`` has (at least 1)."""
+    listings = 0 if _is_empty(facts) else facts["item_id"].nunique()
+    return max(1, math.ceil(listings / page_size))
+
+
+def attention_order(facts: pd.DataFrame | None, *, soon: int = SOON_NIGHTS, min_stay: int = 2) -> list[int]:
+    """Item ids, the listings that need attention first: most free nights among the first ``soon`` nights of
+    ``facts`` plus nights in free runs shorter than ``min_stay`` between two stays (nobody can book them);
+    ties by title. Feed it to ``occupancy_grid(facts, order=...)``."""
+    if _is_empty(facts):
+        return []
+    df = facts[["item_id", "title", "night", "state"]].copy()
+    df["night"] = _dates(df["night"])
+    df = df.drop_duplicates(["item_id", "night"], keep="last").sort_values(["item_id", "night"])
+    free = df["state"] == "free"
+    first_night = df["night"].min()
+    soon_free = (free & (df["night"] < first_night + pd.Timedelta(days=soon))).groupby(df["item_id"]).sum()
+    # Runs of one state per listing; a short free run counts when a booked run is on both sides.
+    run = ((df["state"] != df["state"].shift()) | (df["item_id"] != df["item_id"].shift())).cumsum()
+    runs = df.groupby(run).agg(item_id=("item_id", "first"), state=("state", "first"), nights=("night", "size"))
+    same_item = runs["item_id"].shift() == runs["item_id"]
+    before = runs["state"].shift().where(same_item)
+    after = runs["state"].shift(-1).where(runs["item_id"].shift(-1) == runs["item_id"])
+    short = (runs["state"] == "free") & (runs["nights"] < min_stay) & (before == "booked") & (after == "booked")
+    gap = runs["nights"].where(short, 0).groupby(runs["item_id"]).sum()
+    score = soon_free.add(gap, fill_value=0)
+    listings = _grid_rows(df, None)
+    listings["score"] = listings["item_id"].map(score).fillna(0)
+    return [int(i) for i in listings.sort_values("score", ascending=False, kind="stable")["item_id"]]
+
+
+def _grid_rows(df: pd.DataFrame, order: Iterable[int] | None) -> pd.DataFrame:
+    """One row per listing (``item_id, title, label``) in title order or ``order``'s; a repeated title gets the
+    id's tail so rows never merge."""
     listings = df.groupby("item_id", sort=False)["title"].first().reset_index()
     listings["title"] = listings["title"].fillna("").astype(str).str.strip()
     listings.loc[listings["title"] == "", "title"] = "Объявление " + listings["item_id"].astype(str)
@@ -154,63 +270,56 @@ def occupancy_grid(facts: pd.DataFrame | None) -> go.Figure:
     repeated = short.duplicated(keep=False)
     short[repeated] = short[repeated] + " · " + listings.loc[repeated, "item_id"].astype(str).str[-4:]
     listings["label"] = short
-    labels = dict(zip(listings["item_id"], listings["label"], strict=True))
-    full_titles = dict(zip(listings["item_id"], listings["title"], strict=True))
-
-    nights = pd.date_range(df["night"].min(), df["night"].max(), freq="D")
-    df["hover"] = [_grid_hover(full_titles[r.item_id], r) for r in df.itertuples(index=False)]
-    df["row"] = df["item_id"].map(labels)
-    row_order = list(listings["label"])
-
-    def matrix(values: pd.Series) -> pd.DataFrame:
-        table = pd.DataFrame({"row": df["row"], "night": df["night"], "v": values})
-        return table.pivot(index="row", columns="night", values="v").reindex(index=row_order, columns=nights)
-
-    hover = matrix(df["hover"]).astype(object)
-    hover = hover.where(hover.notna(), None).to_numpy().tolist()
-    x = list(nights.to_pydatetime())
-    fig = go.Figure()
-    for state in ("booked", "blocked", "free"):
-        mask = matrix((df["state"] == state).astype("float64")).to_numpy()
-        z = np.where(mask == 1.0, 1.0, np.nan)
-        fig.add_trace(go.Heatmap(
-            z=z, x=x, y=row_order, name=STATE_LABELS[state], meta=state,
-            colorscale=[[0.0, STATE_COLOURS[state]], [1.0, STATE_COLOURS[state]]], zmin=0, zmax=1,
-            showscale=False, showlegend=True, hoverongaps=False, xgap=1, ygap=3,
-            hovertext=hover, hovertemplate="%{hovertext}<extra></extra>",
-        ))
-    # Saturdays and Sundays are marked on the axis so weekends stand out in the grid.
-    fig.update_xaxes(type="date", tickformat="%d.%m", ticks="outside", showgrid=False, side="top",
-                     dtick=7 * 86_400_000 if len(nights) > 21 else 86_400_000,
-                     tick0=nights[0].to_pydatetime())
-    fig.update_yaxes(autorange="reversed", showgrid=False, automargin=True)
-    period = f"{format_date(nights[0])} — {format_date(nights[-1])}"
-    _style(fig, GRID_TITLE, f"{period}; {subtitle}", height=max(260, 150 + 34 * len(row_order)))
-    fig.update_layout(legend={"y": -0.02, "yanchor": "top", "x": 0, "xanchor": "left"},
-                      margin={"l": 20, "t": 100, "b": 40})
-    return fig
+    if order is not None:
+        rank = {int(item_id): n for n, item_id in enumerate(order)}
+        listings["rank"] = listings["item_id"].map(lambda i: rank.get(int(i), len(rank)))
+        listings = listings.sort_values("rank", kind="stable").drop(columns="rank").reset_index(drop=True)
+    return listings
 
 
-def _grid_hover(title: str, r: Any) -> str:
-    night = r.night
-    lines = [f"<b>{title}</b>", f"{format_date(night)} ({_weekday(night)})"]
-    state = getattr(r, "state", None)
-    lines.append(STATE_LABELS.get(state, str(state)))
-    if state == "booked":
-        guest = getattr(r, "guest_name", None)
-        if not is_missing(guest) and str(guest).strip():
-            lines[-1] += f": {guest}"
-        revenue = getattr(r, "nightly_revenue", None)
-        if not is_missing(revenue):
-            lines.append(f"{format_rub(revenue)} за ночь")
-        check_in, check_out = getattr(r, "check_in", None), getattr(r, "check_out", None)
-        if not is_missing(check_in):
-            lines.append(f"заезд {format_date(check_in)} — выезд {format_date(check_out)}")
-    else:
-        price = getattr(r, "price", None)
-        if not is_missing(price):
-            lines.append(f"цена {format_rub(price)} за ночь")
-    return "<br>".join(lines)
+def _booking_details(booked: pd.DataFrame) -> list[list[str]]:
+    """Per booked night: [": guest" or "", the nightly price in rubles, check-in, check-out] (as 01.03.2026).
+    A stay's cells repeat these few short strings; everything else of the hover is in the template."""
+    def column(name: str) -> pd.Series:
+        return booked[name] if name in booked.columns else pd.Series(None, index=booked.index, dtype=object)
+
+    guest = column("guest_name").map(lambda g: "" if is_missing(g) or not str(g).strip() else f": {g}")
+    revenue = column("nightly_revenue").map(lambda v: None if is_missing(v) else round(float(v)))
+    check_in = _dates(column("check_in")).dt.strftime("%d.%m.%Y").fillna("—")
+    check_out = _dates(column("check_out")).dt.strftime("%d.%m.%Y").fillna("—")
+    return [list(cell) for cell in zip(guest, revenue, check_in, check_out, strict=True)]
+
+
+def _price_labels(listings: pd.DataFrame, df: pd.DataFrame) -> np.ndarray | None:
+    """Per row: the listing's current price in rubles (None if unknown), or None when the facts carry no price."""
+    if "price" not in df.columns or df["price"].isna().all():
+        return None
+    price = pd.to_numeric(df.groupby("item_id")["price"].last(), errors="coerce")
+    return np.array([None if is_missing(price.get(i)) else round(float(price.get(i))) for i in listings["item_id"]],
+                    dtype=object)
+
+
+def _rest_trace(rest: pd.DataFrame, nights: pd.DatetimeIndex) -> go.Heatmap:
+    """One row: the share of booked nights among the listings not shown, night by night."""
+    listings = rest["item_id"].nunique()
+    per_night = rest.groupby("night")["state"].agg(
+        booked=lambda s: int((s == "booked").sum()), open=lambda s: int((s != "blocked").sum()))
+    per_night = per_night.reindex(nights)
+    share = (per_night["booked"] / per_night["open"].where(per_night["open"] > 0)).round(3)
+    label = f"Остальные {listings} {plural(listings, 'объявление', 'объявления', 'объявлений')}: доля занятых"
+    return go.Heatmap(
+        z=[share.where(share.notna(), None).tolist()], x=list(nights.to_pydatetime()), y=[label],
+        customdata=[[[_int(b), _int(o)] for b, o in zip(per_night["booked"], per_night["open"], strict=True)]],
+        name="Остальные объявления", meta="rest", showlegend=False, hoverongaps=False, xgap=1, ygap=3,
+        colorscale=[[0.0, STATE_COLOURS["free"]], [1.0, STATE_COLOURS["booked"]]], zmin=0, zmax=1,
+        showscale=False,
+        hovertemplate="<b>%{y}</b><br>%{x|%d.%m.%Y, %a}<br>занято %{customdata[0]} из %{customdata[1]} "
+                      "доступных<extra></extra>",
+    )
+
+
+def _int(value: Any) -> int | None:
+    return None if is_missing(value) else int(value)
 
 
 # -- month by month ---------------------------------------------------------------------------------------------
