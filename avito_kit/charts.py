@@ -43,6 +43,7 @@ __all__ = [
     "STATE_COLOURS",
     "STATE_LABELS",
     "adr_revpar_trend",
+    "attention_grid",
     "attention_order",
     "grid_pages",
     "lead_time_histogram",
@@ -127,7 +128,8 @@ def _dates(s: pd.Series) -> pd.Series:
 # -- the grid calendar (шахматка) ---------------------------------------------------------------------------
 
 GRID_TITLE = "Шахматка: занято / закрыто / свободно по ночам"
-GRID_PAGE_SIZE = 50  # listings a page of the grid shows (notebook paging, and the rows a large report details)
+GRID_PAGE_SIZE = 50  # listings a page of the grid shows (notebook paging)
+ATTENTION_ROWS = 40  # listings the report's and the dashboard's grid details before summing up the rest
 SOON_NIGHTS = 14  # "empty nights soon": free nights among the first 14 of the grid
 _ROW_HEIGHT = 34
 _STATE_CODES = {"free": 0, "blocked": 1, "booked": 2}  # the compact cell values (see occupancy_grid)
@@ -152,12 +154,26 @@ def occupancy_grid(facts: pd.DataFrame | None, *, page: int | None = None, page_
     ['Занято', 'Закрыто хозяином', 'Свободно']
     >>> occupancy_grid(facts, page=3, page_size=50)   # listings 101..150 by title
     """
-    subtitle = "ночь названа датой вечера; бронь занимает ночи от заезда до выезда − 1"
     if _is_empty(facts):
-        return _empty(GRID_TITLE, subtitle)
+        return _empty(GRID_TITLE, _GRID_SUBTITLE)
+    return _occupancy_grid(_grid_facts(facts), page=page, page_size=page_size, order=order, rest_row=rest_row)
+
+
+_GRID_SUBTITLE = "ночь названа датой вечера; бронь занимает ночи от заезда до выезда − 1"
+_GRID_COLUMNS = ("item_id", "title", "night", "state", "guest_name", "nightly_revenue", "check_in", "check_out",
+                 "price")
+
+
+def _grid_facts(facts: pd.DataFrame) -> pd.DataFrame:
+    """The grid's columns of ``facts`` (a copy), nights as midnight timestamps, one row per listing and night."""
     df = facts[[c for c in facts.columns if c in _GRID_COLUMNS]].copy()
     df["night"] = _dates(df["night"])
-    df = df.drop_duplicates(["item_id", "night"], keep="last")
+    return df.drop_duplicates(["item_id", "night"], keep="last")
+
+
+def _occupancy_grid(df: pd.DataFrame, *, page: int | None, page_size: int, order: Iterable[int] | None,
+                    rest_row: bool) -> go.Figure:
+    subtitle = _GRID_SUBTITLE
     nights = pd.date_range(df["night"].min(), df["night"].max(), freq="D")
 
     listings = _grid_rows(df, order)
@@ -186,15 +202,16 @@ def occupancy_grid(facts: pd.DataFrame | None, *, page: int | None = None, page_
     when = "<b>%{y}</b><br>%{x|%d.%m.%Y, %a}<br>"
     fig = go.Figure()
     for state in ("booked", "blocked", "free"):
-        z = np.where(code == _STATE_CODES[state], 1, None).tolist()
+        # numpy arrays go out as typed binary (plotly's "bdata"): 4 bytes a cell, and nothing to validate per cell
+        z = np.where(code == _STATE_CODES[state], 1.0, np.nan).astype(np.float32)
         extra: dict[str, Any] = {}
         if state == "booked":
-            extra = {"customdata": booked_info.tolist(),
+            extra = {"customdata": booked_info,
                      "hovertemplate": when + STATE_LABELS[state] + "%{customdata[0]}"
                                       f"<br>%{{customdata[1]:,.0f}}{NBSP}₽ за ночь"
                                       "<br>заезд %{customdata[2]} — выезд %{customdata[3]}<extra></extra>"}
         elif prices is not None:  # the listing's price as a number: a few bytes a cell
-            extra = {"customdata": np.where(code == _STATE_CODES[state], prices[:, None], None).tolist(),
+            extra = {"customdata": np.where(code == _STATE_CODES[state], prices[:, None], np.nan),
                      "hovertemplate": when + STATE_LABELS[state] + f"<br>цена %{{customdata:,.0f}}{NBSP}₽ за ночь"
                                       "<extra></extra>"}
         else:
@@ -223,8 +240,15 @@ def occupancy_grid(facts: pd.DataFrame | None, *, page: int | None = None, page_
     return fig
 
 
-_GRID_COLUMNS = ("item_id", "title", "night", "state", "guest_name", "nightly_revenue", "check_in", "check_out",
-                 "price")
+def attention_grid(facts: pd.DataFrame | None, *, rows: int = ATTENTION_ROWS, min_stay: int = 2) -> go.Figure:
+    """The шахматка as the report and the dashboard show it: every listing when there are at most ``rows``;
+    otherwise the ``rows`` listings that need attention first (:func:`attention_order`) and one row summing up
+    the others night by night, so that a 1,000-listing account stays readable (and light)."""
+    if _is_empty(facts) or facts["item_id"].nunique() <= rows:
+        return occupancy_grid(facts)
+    df = _grid_facts(facts)
+    return _occupancy_grid(df, order=_attention_order(df, SOON_NIGHTS, min_stay), page=1, page_size=rows,
+                           rest_row=True)
 
 
 def grid_pages(facts: pd.DataFrame | None, page_size: int = GRID_PAGE_SIZE) -> int:
@@ -237,11 +261,11 @@ def attention_order(facts: pd.DataFrame | None, *, soon: int = SOON_NIGHTS, min_
     """Item ids, the listings that need attention first: most free nights among the first ``soon`` nights of
     ``facts`` plus nights in free runs shorter than ``min_stay`` between two stays (nobody can book them);
     ties by title. Feed it to ``occupancy_grid(facts, order=...)``."""
-    if _is_empty(facts):
-        return []
-    df = facts[["item_id", "title", "night", "state"]].copy()
-    df["night"] = _dates(df["night"])
-    df = df.drop_duplicates(["item_id", "night"], keep="last").sort_values(["item_id", "night"])
+    return [] if _is_empty(facts) else _attention_order(_grid_facts(facts), soon, min_stay)
+
+
+def _attention_order(df: pd.DataFrame, soon: int, min_stay: int) -> list[int]:
+    df = df[["item_id", "title", "night", "state"]].sort_values(["item_id", "night"])
     free = df["state"] == "free"
     first_night = df["night"].min()
     soon_free = (free & (df["night"] < first_night + pd.Timedelta(days=soon))).groupby(df["item_id"]).sum()
@@ -291,20 +315,18 @@ def _booking_details(booked: pd.DataFrame) -> list[list[str]]:
 
 
 def _price_labels(listings: pd.DataFrame, df: pd.DataFrame) -> np.ndarray | None:
-    """Per row: the listing's current price in rubles (None if unknown), or None when the facts carry no price."""
+    """Per row: the listing's current price in rubles (NaN if unknown), or None when the facts carry no price."""
     if "price" not in df.columns or df["price"].isna().all():
         return None
-    price = pd.to_numeric(df.groupby("item_id")["price"].last(), errors="coerce")
-    return np.array([None if is_missing(price.get(i)) else round(float(price.get(i))) for i in listings["item_id"]],
-                    dtype=object)
+    price = pd.to_numeric(df.groupby("item_id")["price"].last(), errors="coerce").astype("float64")
+    return price.reindex(listings["item_id"]).round().to_numpy(dtype=np.float64)
 
 
 def _rest_trace(rest: pd.DataFrame, nights: pd.DatetimeIndex) -> go.Heatmap:
     """One row: the share of booked nights among the listings not shown, night by night."""
     listings = rest["item_id"].nunique()
-    per_night = rest.groupby("night")["state"].agg(
-        booked=lambda s: int((s == "booked").sum()), open=lambda s: int((s != "blocked").sum()))
-    per_night = per_night.reindex(nights)
+    per_night = pd.DataFrame({"booked": rest["state"] == "booked", "open": rest["state"] != "blocked"}).groupby(
+        rest["night"]).sum().reindex(nights)
     share = (per_night["booked"] / per_night["open"].where(per_night["open"] > 0)).round(3)
     label = f"Остальные {listings} {plural(listings, 'объявление', 'объявления', 'объявлений')}: доля занятых"
     return go.Heatmap(
