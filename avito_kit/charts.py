@@ -172,7 +172,7 @@ def _grid_facts(facts: pd.DataFrame) -> pd.DataFrame:
 
 
 def _occupancy_grid(df: pd.DataFrame, *, page: int | None, page_size: int, order: Iterable[int] | None,
-                    rest_row: bool) -> go.Figure:
+                    rest_row: bool, caption: str | None = None) -> go.Figure:
     subtitle = _GRID_SUBTITLE
     nights = pd.date_range(df["night"].min(), df["night"].max(), freq="D")
 
@@ -185,20 +185,26 @@ def _occupancy_grid(df: pd.DataFrame, *, page: int | None, page_size: int, order
                              f"page_size={page_size}")
         listings = listings.iloc[(page - 1) * page_size: page * page_size]
     shown = set(listings["item_id"])
-    rest = df[~df["item_id"].isin(shown)]
+    rest = df[~df["item_id"].isin(shown)] if rest_row else df.iloc[:0]
     df = df[df["item_id"].isin(shown)]
+    y = list(listings["label"])
+    if len(rest):
+        # Every trace carries every row (plotly.js expects as many z rows as the shared axis has categories):
+        # the states' traces leave the summary row empty, the summary's trace every other row.
+        y.append(_rest_label(rest))
     row_of = dict(zip(listings["item_id"], range(len(listings)), strict=True))
     col = ((df["night"] - nights[0]).dt.days).to_numpy()
     row = df["item_id"].map(row_of).to_numpy()
-    code = np.full((len(listings), len(nights)), -1, dtype=np.int8)  # -1: no fact for that night (a gap)
+    code = np.full((len(y), len(nights)), -1, dtype=np.int8)  # -1: no fact for that night (a gap)
     code[row, col] = df["state"].map(_STATE_CODES).fillna(-1).to_numpy(dtype=np.int8)
     booked_info = np.full(code.shape, None, dtype=object)
     booked = (df["state"] == "booked").to_numpy()
     booked_info[row[booked], col[booked]] = _booking_details(df[booked])
     prices = _price_labels(listings, df)
+    if prices is not None and len(rest):
+        prices = np.append(prices, np.nan)
 
     x = list(nights.to_pydatetime())
-    y = list(listings["label"])
     when = "<b>%{y}</b><br>%{x|%d.%m.%Y, %a}<br>"
     fig = go.Figure()
     for state in ("booked", "blocked", "free"):
@@ -221,20 +227,20 @@ def _occupancy_grid(df: pd.DataFrame, *, page: int | None, page_size: int, order
             colorscale=[[0.0, STATE_COLOURS[state]], [1.0, STATE_COLOURS[state]]], zmin=0, zmax=1,
             showscale=False, showlegend=True, hoverongaps=False, xgap=1, ygap=3, **extra,
         ))
-    rows = len(y)
-    if rest_row and len(rest):
-        fig.add_trace(_rest_trace(rest, nights))
-        rows += 1
+    if len(rest):
+        fig.add_trace(_rest_trace(rest, nights, y))
     # Saturdays and Sundays are marked on the axis so weekends stand out in the grid.
     fig.update_xaxes(type="date", tickformat="%d.%m", ticks="outside", showgrid=False, side="top",
                      dtick=7 * 86_400_000 if len(nights) > 21 else 86_400_000,
                      tick0=nights[0].to_pydatetime())
     fig.update_yaxes(autorange="reversed", showgrid=False, automargin=True)
     period = f"{format_date(nights[0])} — {format_date(nights[-1])}"
-    if page is not None and pages > 1:
+    if caption:
+        period += f"; {caption}"
+    elif page is not None and pages > 1:
         first = (page - 1) * page_size + 1
-        period += f"; страница {page} из {pages}: объявления {first}–{first + len(y) - 1} из {total}"
-    _style(fig, GRID_TITLE, f"{period}; {subtitle}", height=max(260, 150 + _ROW_HEIGHT * rows))
+        period += f"; страница {page} из {pages}: объявления {first}–{first + len(listings) - 1} из {total}"
+    _style(fig, GRID_TITLE, f"{period}; {subtitle}", height=max(260, 150 + _ROW_HEIGHT * len(y)))
     fig.update_layout(legend={"y": -0.02, "yanchor": "top", "x": 0, "xanchor": "left"},
                       margin={"l": 20, "t": 100, "b": 40})
     return fig
@@ -248,7 +254,8 @@ def attention_grid(facts: pd.DataFrame | None, *, rows: int = ATTENTION_ROWS, mi
         return occupancy_grid(facts)
     df = _grid_facts(facts)
     return _occupancy_grid(df, order=_attention_order(df, SOON_NIGHTS, min_stay), page=1, page_size=rows,
-                           rest_row=True)
+                           rest_row=True, caption=f"{rows} из {df['item_id'].nunique()} объявлений, которым нужно "
+                                                  "внимание, и остальные одной строкой")
 
 
 def grid_pages(facts: pd.DataFrame | None, page_size: int = GRID_PAGE_SIZE) -> int:
@@ -322,16 +329,21 @@ def _price_labels(listings: pd.DataFrame, df: pd.DataFrame) -> np.ndarray | None
     return price.reindex(listings["item_id"]).round().to_numpy(dtype=np.float64)
 
 
-def _rest_trace(rest: pd.DataFrame, nights: pd.DatetimeIndex) -> go.Heatmap:
-    """One row: the share of booked nights among the listings not shown, night by night."""
+def _rest_label(rest: pd.DataFrame) -> str:
     listings = rest["item_id"].nunique()
+    return f"Остальные {listings} {plural(listings, 'объявление', 'объявления', 'объявлений')}: доля занятых"
+
+
+def _rest_trace(rest: pd.DataFrame, nights: pd.DatetimeIndex, y: list[str]) -> go.Heatmap:
+    """The last row of ``y``: the share of booked nights among the listings not shown, night by night."""
     per_night = pd.DataFrame({"booked": rest["state"] == "booked", "open": rest["state"] != "blocked"}).groupby(
         rest["night"]).sum().reindex(nights)
     share = (per_night["booked"] / per_night["open"].where(per_night["open"] > 0)).round(3)
-    label = f"Остальные {listings} {plural(listings, 'объявление', 'объявления', 'объявлений')}: доля занятых"
+    z = np.full((len(y), len(nights)), np.nan, dtype=np.float32)
+    z[-1] = share.to_numpy(dtype=np.float32)
+    counts = [[_int(b), _int(o)] for b, o in zip(per_night["booked"], per_night["open"], strict=True)]
     return go.Heatmap(
-        z=[share.where(share.notna(), None).tolist()], x=list(nights.to_pydatetime()), y=[label],
-        customdata=[[[_int(b), _int(o)] for b, o in zip(per_night["booked"], per_night["open"], strict=True)]],
+        z=z, x=list(nights.to_pydatetime()), y=y, customdata=[[None] * len(nights)] * (len(y) - 1) + [counts],
         name="Остальные объявления", meta="rest", showlegend=False, hoverongaps=False, xgap=1, ygap=3,
         colorscale=[[0.0, STATE_COLOURS["free"]], [1.0, STATE_COLOURS["booked"]]], zmin=0, zmax=1,
         showscale=False,

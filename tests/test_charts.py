@@ -184,11 +184,14 @@ def test_occupancy_grid_of_many_listings_is_compact_with_the_rest_in_one_row():
     order = charts.attention_order(facts)
     fig = charts.occupancy_grid(facts, order=order, page=1, page_size=40, rest_row=True)
     assert [t.meta for t in fig.data] == ["booked", "blocked", "free", "rest"]
-    assert len(fig.data[0].y) == 40 and fig.data[0].y[0] == "Квартира 0014"  # 14 free nights: first
+    # Every trace has the 40 listings' rows and the summary row (plotly.js needs as many rows as categories).
+    assert all(len(t.y) == 41 and len(t.z) == 41 for t in fig.data)
+    assert fig.data[0].y[0] == "Квартира 0014"  # 14 free nights soon: first
     rest = fig.data[3]
-    assert rest.y == ("Остальные 960 объявлений: доля занятых",)
-    assert rest.customdata[0][0] == [67, 960]  # the first night: listings 0, 15, .. 990 are booked
-    assert 0 <= rest.z[0][0] <= rest.z[0][-1] == 1.0
+    assert rest.y[-1] == "Остальные 960 объявлений: доля занятых"
+    assert rest.customdata[-1][0] == [67, 960]  # the first night: listings 0, 15, .. 990 are booked
+    assert 0 <= rest.z[-1][0] <= rest.z[-1][-1] == 1.0 and np.isnan(rest.z[0]).all()
+    assert all(np.isnan(t.z[-1]).all() for t in fig.data[:3])
     assert len(fig.to_json()) < 40 * 60 * 150  # under 150 bytes a cell (was 1.4 KB)
 def test_occupancy_grid_leaves_its_input_alone():
     facts = facts_frame()
