@@ -239,7 +239,9 @@ def _occupancy_grid(df: pd.DataFrame, *, page: int | None, page_size: int, order
         period += f"; {caption}"
     elif page is not None and pages > 1:
         first = (page - 1) * page_size + 1
-        period += f"; страница {page} из {pages}: объявления {first}–{first + len(listings) - 1} из {total}"
+        last = first + len(listings) - 1
+        rows = f"объявления {first}–{last}" if last > first else f"объявление {first}"
+        period += f"; страница {page} из {pages}: {rows} из {total}"
     _style(fig, GRID_TITLE, f"{period}; {subtitle}", height=max(260, 150 + _ROW_HEIGHT * len(y)))
     fig.update_layout(legend={"y": -0.02, "yanchor": "top", "x": 0, "xanchor": "left"},
                       margin={"l": 20, "t": 100, "b": 40})

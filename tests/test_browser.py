@@ -8,6 +8,7 @@ and the store's audit log its row. Screenshots of the widgets go to ``$AVITO_KIT
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,36 @@ def test_run_works_in_a_jupyterlab_cell(page, lab, env, tmp_path):
     open_and_run_all(page, lab, "run_check.ipynb", ".jp-OutputArea-output", screenshot_dir(tmp_path))
     expect(page.locator(".jp-OutputArea-output").first).to_contain_text("chats 30 True")
     expect(page.locator(".jp-OutputArea-output").last).to_contain_text("synced 6")
+
+
+def test_the_whole_grid_page_by_page_in_a_notebook(page, lab, env, tmp_path):
+    """Every listing of the шахматка stays reachable in a notebook: ``occupancy_grid(..., page=, page_size=)``."""
+    import nbformat
+    from playwright.sync_api import expect
+
+    notebook = nbformat.read(NOTEBOOKS / "03_inbox.ipynb", as_version=4)  # its kernel metadata, then our cell
+    notebook.cells = [nbformat.v4.new_code_cell(
+        "import datetime as dt\n"
+        "import plotly.graph_objects as go\n"
+        "from avito_kit import Store, charts, metrics, open_client\n"
+        "from avito_kit.sync import sync_now\n"
+        "store = Store()\n"
+        "sync_now(open_client(), store, max_age=None)\n"
+        "today = dt.date.today()\n"
+        "facts = metrics.grid(store, today, today + dt.timedelta(days=29))\n"
+        "pages = charts.grid_pages(facts, page_size=2)\n"
+        "print('listings', facts.item_id.nunique(), 'pages', pages)\n"
+        "go.FigureWidget(charts.occupancy_grid(facts, page=pages, page_size=2))  # the last page"
+    )]
+    nbformat.write(notebook, lab.root / "grid_pages.ipynb")
+    shots = screenshot_dir(tmp_path)
+    open_and_run_all(page, lab, "grid_pages.ipynb", ".js-plotly-plot", shots)
+    printed = page.locator(".jp-OutputArea-output", has_text="pages").first.inner_text()
+    listings, pages = (int(n) for n in re.search(r"listings (\d+) pages (\d+)", printed).groups())
+    assert pages == (listings + 1) // 2 >= 2
+    first = 2 * pages - 1
+    plot = page.locator(".js-plotly-plot").first
+    rows = f"объявления {first}–{listings}" if listings > first else f"объявление {first}"
+    expect(plot).to_contain_text(f"страница {pages} из {pages}: {rows} из {listings}")
+    expect(plot.locator(".heatmaplayer image, .hm image").first).to_be_attached()
+    plot.screenshot(path=shots / "05_grid_page.png")
