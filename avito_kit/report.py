@@ -9,8 +9,10 @@
 What the file holds: a header (account, period, data as of, generated at); KPI cards for the period, each
 against the previous period of equal length and the same dates a year earlier; forward occupancy for 7, 30
 and 60 nights; what needs attention (guests waiting, gap nights, cancellations); the grid of the next 60
-nights; a table per listing; month by month against last year; ADR and RevPAR; the pace of next month; lead
-time; length of stay; weekdays; the listing funnel; response times; and the definitions (METRICS.md).
+nights (over 40 listings: the 40 that need attention first and one row for the rest); a table per listing
+(sorts by a click on a header, 25 rows a page); month by month against last year; ADR and RevPAR; the pace
+of next month; lead time; length of stay; weekdays; the listing funnel; response times; and the definitions
+(METRICS.md). ``write_report(..., notice="...")`` adds a highlighted line at the top (the demo's note).
 
 ``export_png(fig, path)`` renders one figure through kaleido 1.x, which drives a Chrome or Chromium.
 """
