@@ -273,3 +273,31 @@ def test_export_png_without_a_browser_says_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="BROWSER_PATH"):
         export_png(go.Figure(), tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+# -- a notice, compact plots, a table that sorts and pages (issue 12) --------------------------------------------
+
+
+def test_a_notice_is_shown_at_the_top_escaped(synced_store, tmp_path):
+    path = write_report(synced_store, tmp_path / "r.html", notice="История смоделирована <демо> & пример")
+    page = path.read_text(encoding="utf-8")
+    notice = page.index('class="note warn banner notice"')
+    assert "История смоделирована &lt;демо&gt; &amp; пример" in page[notice:notice + 200]
+    assert notice < page.index("Итоги периода")
+    assert 'class="note warn banner notice"' not in write_report(synced_store, tmp_path / "plain.html").read_text(
+        encoding="utf-8")
+
+
+def test_plots_carry_cyrillic_as_utf8_and_keep_escaped_backslashes():
+    fig = go.Figure(go.Bar(x=["Занято", "a\\u0410b"], y=[1, 2]))
+    div = report._plot_div(fig, "x")
+    assert '"Занято"' in div and "\\u0417" not in div
+    assert '"a\\\\u0410b"' in div  # a literal backslash-u in the data stays as it was
+
+
+def test_small_report_keeps_every_listing_in_the_grid_and_a_sortable_table(synced_store, page):
+    grid = charts.attention_grid(metrics.grid(synced_store, dt.date.today(), dt.date.today() + dt.timedelta(days=59)))
+    assert [t.meta for t in grid.data] == ["booked", "blocked", "free"]  # no summary row for a small account
+    table = page[page.index('<table class="listings sortable"'):]
+    assert table.count('data-sort="num"') == 7 and 'data-page-size="25"' in table
+    assert "Показаны 40 из" not in page

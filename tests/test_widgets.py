@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from avito_kit import metrics
+from avito_kit import charts, metrics
 from avito_kit.dates import avito_today
 from avito_kit.format import format_pct
 from avito_kit.sandbox import Sandbox
@@ -413,3 +413,26 @@ async def test_replace_figure_updates_traces_of_the_same_kind_in_place():
     assert target.data[0] is bar and list(bar.x) == [5] and target.layout.title.text == "новый"
     replace_figure(target, go.Figure([go.Scatter(x=[1], y=[1]), go.Scatter(x=[2], y=[2])]))
     assert [t.type for t in target.data] == ["scatter", "scatter"]
+
+
+async def test_dashboard_slices_its_kept_grid_exactly_as_metrics_reads_it(store):
+    board = Dashboard(store, today=TODAY)
+    active = board.listing.options[1][1]
+    inactive = [item_id for label, item_id in board.listing.options[1:] if label.endswith(")")][:1] or None
+    periods = [(TODAY, TODAY + dt.timedelta(days=29)), (TODAY - dt.timedelta(days=20), TODAY + dt.timedelta(days=5)),
+               (board._facts_from, board._facts_to)]
+    for first, last in periods:
+        for ids in (None, [active], inactive):
+            expected = metrics.grid(store, first, last, item_ids=ids)
+            # An empty read has no dtypes to compare (DuckDB gives object columns then).
+            pd.testing.assert_frame_equal(board._grid(first, last, ids), expected, check_dtype=len(expected) > 0)
+
+
+async def test_replace_figure_clears_what_the_new_layout_lacks_and_keeps_the_template():
+    target = go.FigureWidget()
+    replace_figure(target, charts.occupancy_grid(None))  # the empty chart: an annotation, hidden axes
+    assert len(target.layout.annotations) == 1 and target.layout.xaxis.visible is False
+    shown = charts.length_of_stay_histogram(pd.DataFrame({"nights": [1, 2], "stays": [3, 4]}))
+    replace_figure(target, shown)
+    assert target.layout.annotations == () and target.layout.xaxis.visible is None
+    assert target.layout.title.text == shown.layout.title.text and target.layout.template == shown.layout.template
