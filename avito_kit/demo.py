@@ -150,7 +150,7 @@ async def run_demo(store: Store, say: Callable[[str], None] = print, sandbox: Sa
     say("Today's sync: " + str(report))
     counts = store.counts()
     say(f"Store {store.path}: " + ", ".join(f"{table} {n}" for table, n in counts.items()))
-    path = write_report(store, report_path)  # LEAD: add notice=notice once report.py takes it (issue 12 §4)
+    path = write_report(store, report_path, notice=notice)
     say(f"Report: {path} (one file, opens offline) — {notice}")
     today = sandbox.world.today
     last = today + dt.timedelta(days=29)

@@ -105,6 +105,7 @@ class ReportData:
     titles: dict[int, str] = field(default_factory=dict)
     data_as_of: dt.datetime | None = None
     history_from: dt.date | None = None  # the first night any sync asked Avito for: no data before it
+    known_periods: set[str] = field(default_factory=set)  # of "previous" and "last_year": those with any history
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now().astimezone())
     kpis: pd.DataFrame | None = None  # total rows: this period, the previous one, the same dates a year earlier
     kpis_previous: pd.DataFrame | None = None
@@ -161,6 +162,9 @@ def collect(store: Store, date_from: dt.date, date_to: dt.date, today: dt.date) 
     data.kpis = metrics.kpis(store, date_from, date_to, by="total")
     data.kpis_previous = metrics.kpis(store, *data.previous, by="total")
     data.kpis_last_year = metrics.kpis(store, *data.last_year, by="total")
+    # A comparison with a period no sync read and no booking covers would be against zeros, not history.
+    data.known_periods = {name for name in ("previous", "last_year")
+                          if metrics.has_history(store, *getattr(data, name))}
     data.kpis_by_item = metrics.kpis(store, date_from, date_to, by="item")
     data.forward = metrics.forward_occupancy(store, as_of=today, horizons=(7, 30, 60))
 
@@ -399,10 +403,10 @@ def _kpi_cards(data: ReportData) -> str:
     out = []
     for label, value, definition, key, kind in cards:
         deltas = "".join(
-            _delta(now.get(key), base.get(key), kind, against) if _covered(data, start) else
+            _delta(now.get(key), base.get(key), kind, against) if _covered(data, period) else
             f'<div class="delta flat"><span class="arrow">·</span> нет истории <span>{against}</span></div>'
-            for base, against, start in ((prev, "к пред. периоду", data.previous[0]),
-                                         (ly, f"к {data.last_year[0].year} году", data.last_year[0])))
+            for base, against, period in ((prev, "к пред. периоду", "previous"),
+                                          (ly, f"к {data.last_year[0].year} году", "last_year")))
         out.append(f"""<div class="kpi" data-kpi="{key}">
   <div class="kpi-label">{label}</div>
   <div class="kpi-value">{_e(value)}</div>
@@ -559,8 +563,11 @@ def _history_note(data: ReportData) -> str:
             "синхронизация; старше Avito не отдаёт): месяцы раньше неё не показаны.</p>")
 
 
-def _covered(data: ReportData, first_night: dt.date) -> bool:
-    return data.history_from is None or first_night >= data.history_from
+def _covered(data: ReportData, period: str) -> bool:
+    """Whether the report compares with ``period`` ("previous" or "last_year"): some history of it is stored, and
+    no sync window started after its first night."""
+    first_night = getattr(data, period)[0]
+    return period in data.known_periods and (data.history_from is None or first_night >= data.history_from)
 
 
 def _synced_from(counts: pd.Series) -> dt.date | None:

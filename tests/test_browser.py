@@ -194,9 +194,12 @@ def run_one_cell(page, lab, name: str, source: str, ready_selector: str, shots: 
     open_and_run_all(page, lab, name, ready_selector, shots)
 
 
-def test_run_works_in_a_jupyterlab_cell(page, lab, env, tmp_path):
-    """``run(client.get_chats())`` from a cell, inside the kernel's running loop, twice (the README's example)."""
+def test_run_works_in_a_jupyterlab_cell(page, lab, env, sandbox, tmp_path):
+    """``run(client.get_chats())`` from a cell, inside the kernel's running loop, twice (the README's example):
+    the seed's defaults, the u2i chats only."""
     from playwright.sync_api import expect
+
+    u2i = sum(chat.type == "u2i" for chat in sandbox.chats.values())
 
     run_one_cell(page, lab, "run_check.ipynb", (
         "from avito_kit import open_client, run\n"
@@ -207,7 +210,7 @@ def test_run_works_in_a_jupyterlab_cell(page, lab, env, tmp_path):
         "from avito_kit.sync import sync_now\n"
         "print('synced', sync_now(client, Store(), max_age=None).items)"
     ), ".jp-OutputArea-output", screenshot_dir(tmp_path))
-    expect(page.locator(".jp-OutputArea-output").first).to_contain_text("chats 30 True")
+    expect(page.locator(".jp-OutputArea-output").first).to_contain_text(f"chats {min(u2i, 50)} True")
     expect(page.locator(".jp-OutputArea-output").last).to_contain_text("synced 6")
 
 

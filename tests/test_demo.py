@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import inspect
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +13,6 @@ import pytest
 from avito_kit import metrics
 from avito_kit.dates import AVITO_TZ
 from avito_kit.demo import HISTORY_DAYS, SimulatedClock, run_demo
-from avito_kit.report import write_report
 from avito_kit.sandbox import Sandbox
 from avito_kit.session import EMBEDDED_SWITCHES, open_client
 from avito_kit.store import Store
@@ -114,8 +112,6 @@ def test_a_second_demo_on_the_same_store_syncs_today_only(tmp_path):
     assert len(store.sync_runs()) == 4
 
 
-@pytest.mark.skipif("notice" not in inspect.signature(write_report).parameters,
-                    reason="report.py's notice parameter (issue 12 §4) has not landed yet")
 def test_the_report_says_its_history_is_simulated(demo):
     html = demo.report.read_text(encoding="utf-8")
     assert "Демо: история смоделирована" in html

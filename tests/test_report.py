@@ -301,3 +301,24 @@ def test_small_report_keeps_every_listing_in_the_grid_and_a_sortable_table(synce
     table = page[page.index('<table class="listings sortable"'):]
     assert table.count('data-sort="num"') == 7 and 'data-page-size="25"' in table
     assert "Показаны 40 из" not in page
+
+
+def test_a_first_sync_of_a_real_account_compares_with_no_year_it_has_no_data_for(tmp_path):
+    """Avito refuses past bookings reads (422), so a first sync knows nothing of last year: every KPI card says
+    "нет истории" against last year instead of a change against zeros."""
+    store = Store(tmp_path / "first.duckdb")
+    sandbox = Sandbox(seed=4, n_items=3, n_chats=3)  # Avito's behaviour: past reads refused
+
+    async def first_sync():
+        async with open_client(sandbox=sandbox) as client:
+            await sync(client, store, progress=False)
+
+    asyncio.run(first_sync())
+    today = sandbox.today
+    path = write_report(store, tmp_path / "r.html", date_from=today, date_to=today + dt.timedelta(days=29),
+                        today=today)
+    html = path.read_text(encoding="utf-8")
+    last_year = today.year - 1
+    cards = html.count('class="kpi"')
+    assert cards >= 6
+    assert html.count(f"нет истории <span>к {last_year} году</span>") == cards
