@@ -115,3 +115,26 @@ def test_a_second_demo_on_the_same_store_syncs_today_only(tmp_path):
 def test_the_report_says_its_history_is_simulated(demo):
     html = demo.report.read_text(encoding="utf-8")
     assert "Демо: история смоделирована" in html
+
+
+@pytest.mark.browser
+def test_the_demo_report_draws_pace_and_lead_time_from_its_history(demo):
+    """Issue 12: after the simulated months, the report's pace and lead-time charts have data (not the empty
+    state a first sync shows), drawn by Chromium offline."""
+    from playwright.sync_api import sync_playwright
+
+    from .browser_support import CHROMIUM_ARGS, require_chromium
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(viewport={"width": 1280, "height": 900})
+            tab.goto(demo.report.resolve().as_uri(), wait_until="load")
+            tab.wait_for_function("['chart-pace', 'chart-lead_time'].every(id => "
+                                  "document.getElementById(id)?.querySelector('svg.main-svg'))", timeout=30_000)
+            points = tab.evaluate("""ids => ids.map(id => document.getElementById(id)._fullData
+                .map(t => Array.from(t.y || []).filter(v => v !== null && v !== 0 && !Number.isNaN(v)).length)
+                .reduce((a, b) => a + b, 0))""", ["chart-pace", "chart-lead_time"])
+        finally:
+            browser.close()
+    assert all(n > 0 for n in points), points
