@@ -101,7 +101,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if TOKEN_LOG not in config.stash:
         return
-    from tests.test_secrets import scan_session
+    from tests.secrets_scanner import scan_session
 
     offenders = scan_session(config.stash.get(BASETEMP, None), config.rootpath, config.stash[TOKEN_LOG],
                              config.stash[OUTPUTS])

@@ -6,27 +6,20 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-import shutil
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
 
 from avito_kit import actions
-from avito_kit.dates import avito_today
 from avito_kit.errors import AvitoConflict, AvitoServerError, AvitoTransportError
 from avito_kit.sandbox import Sandbox
 from avito_kit.session import open_client
 from avito_kit.store import Store
 
 from .fakes import FakeClock
-from .test_sync import clean_sync, snapshot
-
-T = avito_today()  # Avito's day: Moscow's date
-
-
-def day(offset: int) -> dt.date:
-    return T + dt.timedelta(days=offset)
+from .helpers import TODAY as T
+from .helpers import copy_store, day, snapshot, synced_store_file
 
 
 def make_sandbox() -> tuple[Sandbox, int]:
@@ -41,19 +34,14 @@ def make_sandbox() -> tuple[Sandbox, int]:
 
 @pytest.fixture(scope="module")
 def synced_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("synced") / "avito.duckdb"
-    clean_sync(make_sandbox()[0], path)
-    return path
+    return synced_store_file(tmp_path_factory, make_sandbox()[0])
 
 
 @pytest.fixture
 def world(synced_file, tmp_path):
     """(sandbox, store, item_id): a fresh sandbox and a copy of the store synced from an identical one."""
-    for suffix in ("", ".wal"):
-        if synced_file.with_name(synced_file.name + suffix).exists():
-            shutil.copy(synced_file.with_name(synced_file.name + suffix), tmp_path / f"avito.duckdb{suffix}")
     sandbox, item_id = make_sandbox()
-    return sandbox, Store(tmp_path / "avito.duckdb"), item_id
+    return sandbox, Store(copy_store(synced_file, tmp_path)), item_id
 
 
 async def apply(sandbox: Sandbox, store: Store, plan: actions.Plan) -> str:

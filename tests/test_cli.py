@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import io
 import os
-import shutil
 import subprocess
 import sys
 
@@ -20,17 +18,12 @@ import pandas as pd
 import pytest
 
 from avito_kit import cli, limits
-from avito_kit.cli import main
 from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
 from avito_kit.store import Store
 
-from .test_sync import dump_text
-
-T = dt.date.today()
-
-
-def day(offset: int) -> str:
-    return (T + dt.timedelta(days=offset)).isoformat()
+from .helpers import TODAY as T
+from .helpers import assert_one_line, cli_run, copy_store, dump_text, file_digest, synced_store_file
+from .helpers import iso_day as day
 
 
 def ru_day(offset: int) -> str:
@@ -40,19 +33,13 @@ def ru_day(offset: int) -> str:
 
 @pytest.fixture(scope="module")
 def synced_db(tmp_path_factory):
-    """A store synced from the default sandbox, as ``avito-kit --sandbox sync`` leaves it."""
-    folder = tmp_path_factory.mktemp("synced")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-        assert main(["--sandbox", "--db", str(folder / "avito.duckdb"), "sync"]) == 0
-    return folder / "avito.duckdb"
+    """A store synced from the sandbox of ``avito-kit --sandbox``, as ``avito-kit --sandbox sync`` leaves it."""
+    return synced_store_file(tmp_path_factory, cli._sandbox())
 
 
 @pytest.fixture
 def db(synced_db, tmp_path):
-    path = tmp_path / "avito.duckdb"
-    shutil.copy(synced_db, path)
-    return path
+    return copy_store(synced_db, tmp_path)
 
 
 @pytest.fixture
@@ -71,26 +58,6 @@ def no_terminal(monkeypatch):
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
-
-
-def cli_run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse's own exits
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line(err: str) -> str:
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("avito-kit: "), err
-    assert "Traceback" not in err
-    return lines[0]
-
-
-def file_digest(path) -> str | None:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
 def listing(db_path) -> int:

@@ -4,9 +4,7 @@ PNG export through kaleido drives the same Chromium."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import os
 import re
 import struct
 from pathlib import Path
@@ -22,35 +20,18 @@ from avito_kit.report import REPORT_CHARTS, export_png, write_report
 from avito_kit.sandbox import Sandbox
 from avito_kit.session import open_client
 from avito_kit.store import Store
-from avito_kit.sync import sync
 from avito_kit.widgets import InboxWidget
 
-CHROMIUM = Path("/usr/bin/chromium")
+from .helpers import CHROMIUM, require_chromium, synced_store_file
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 PLOTLY_BANNER = f"plotly.js v{get_plotlyjs_version()}"
 
 
-def require_chromium() -> None:
-    """Skip without Debian's Chromium on a developer's machine; under CI=true a missing browser is a failure."""
-    if CHROMIUM.is_file():
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium for the browser tests")
-    pytest.skip(f"{CHROMIUM} is not installed")
-
-
 @pytest.fixture(scope="module")
 def synced_store(tmp_path_factory) -> Store:
-    store = Store(tmp_path_factory.mktemp("store") / "avito.duckdb")
-
-    async def fill() -> None:
-        client = open_client(sandbox=Sandbox(seed=1))
-        async with client:
-            await sync(client, store, progress=False)
-
-    asyncio.run(fill())
-    return store
+    return Store(synced_store_file(tmp_path_factory, Sandbox(seed=1), "store"))
 
 
 @pytest.fixture(scope="module")
@@ -183,14 +164,7 @@ def test_empty_store_still_gives_a_report(tmp_path):
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory) -> Store:
     """What ``make demo`` syncs: the sandbox with its default seed."""
-    store = Store(tmp_path_factory.mktemp("demo") / "avito.duckdb")
-
-    async def fill() -> None:
-        async with open_client(sandbox=Sandbox()) as client:
-            await sync(client, store, progress=False)
-
-    asyncio.run(fill())
-    return store
+    return Store(synced_store_file(tmp_path_factory, Sandbox(), "demo"))
 
 
 async def test_the_inbox_and_the_report_count_the_same_waiting_guests(demo_store, tmp_path):

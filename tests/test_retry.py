@@ -26,7 +26,7 @@ from avito_kit.store import Store
 from avito_kit.sync import sync
 
 from .fakes import CLIENT_ID, USER_ID, FakeAvito, FakeClock, make_client
-from .test_sync import snapshot
+from .helpers import snapshot
 
 CHATS = f"/messenger/v2/accounts/{USER_ID}/chats"
 SELF = "/core/v1/accounts/self"
