@@ -54,6 +54,7 @@ __all__ = [
     "parse_switches",
     "sandbox_from_env",
     "serve_forever",
+    "switches_from_env",
 ]
 
 
