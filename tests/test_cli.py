@@ -17,10 +17,11 @@ import sys
 import pandas as pd
 import pytest
 
-from avito_kit import cli, limits
+from avito_kit import cli, limits, session
 from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
 from avito_kit.store import Store
 
+from .fakes import FakeClock
 from .helpers import TODAY as T
 from .helpers import assert_one_line, cli_run, copy_store, dump_text, file_digest, synced_store_file
 from .helpers import iso_day as day
@@ -191,6 +192,8 @@ def test_a_write_is_shown_then_sent_only_when_the_person_says_yes(capsys, db, sa
 def test_avito_failing_after_retries_is_exit_1_with_one_line(capsys, tmp_path, sandbox, monkeypatch):
     monkeypatch.setattr("avito_kit.client.RetryPolicy", functools.partial(
         limits.RetryPolicy, transient_delay=0.0, rate_limit_base=0.0, jitter=lambda: 0.0))
+    clock = FakeClock()  # the limiter slows down after the 503s: its waits only move this clock on
+    monkeypatch.setattr(session, "open_client", functools.partial(session.open_client, sleep=clock.sleep, clock=clock))
     for _ in range(3):  # every try of one listing's bookings
         sandbox.queue_fault("503", f"/items/{sandbox.items[0].id}/bookings")
     db = tmp_path / "avito.duckdb"
@@ -216,6 +219,7 @@ def run_cli(*argv, env=None, timeout=60) -> subprocess.CompletedProcess:
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+@pytest.mark.slow
 def test_the_real_command_line_exit_codes(db, tmp_path):
     item = listing(db)
     before = file_digest(db)

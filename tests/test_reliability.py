@@ -76,6 +76,7 @@ async def faulty_sync(fault_seed: int, path: Path, monkeypatch) -> tuple[Store, 
     return store, sandbox
 
 
+@pytest.mark.slow
 async def test_twenty_faulty_runs_end_in_the_tables_of_a_clean_run(tmp_path, monkeypatch):
     clean = Store(tmp_path / "clean.duckdb")
     async with open_client(sandbox=Sandbox(**SOAK_WORLD)) as client:

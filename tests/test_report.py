@@ -167,6 +167,7 @@ def demo_store(tmp_path_factory) -> Store:
     return Store(synced_store_file(tmp_path_factory, Sandbox(), "demo"))
 
 
+@pytest.mark.slow
 async def test_the_inbox_and_the_report_count_the_same_waiting_guests(demo_store, tmp_path):
     """One definition (metrics.messaging): a system message neither asks nor answers. The demo holds chats where
     Avito's system message came after the host's answer, which the inbox once counted as a guest waiting."""

@@ -142,6 +142,7 @@ def test_sync_reads_every_kind_of_data_and_only_reads(tmp_path):
     assert 1 < peak <= client.limiter.max_in_flight
 
 
+@pytest.mark.slow
 async def test_bookings_of_a_listing_page_are_read_while_the_next_page_is_on_its_way(tmp_path):
     """Hundreds of listings come in pages of 99 with no total: the first page's bookings must not wait for
     the last page."""
@@ -448,6 +449,7 @@ async def test_the_sync_window_and_the_stats_end_on_moscow_s_date(tmp_path, cloc
 # -- faults and crashes ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_faults_and_expired_tokens_end_in_the_same_tables_as_a_clean_run(tmp_path):
     clock = FakeClock()
     sandbox = Sandbox(seed=11, n_chats=N_CHATS, clock=clock, token_ttl=900, send_retry_after=True,
@@ -480,6 +482,7 @@ async def test_faults_and_expired_tokens_end_in_the_same_tables_as_a_clean_run(t
     assert_consistent(store)
 
 
+@pytest.mark.slow
 async def test_a_sync_dying_between_two_writes_is_completed_by_the_next_run(tmp_path, monkeypatch):
     """The random kills below may miss the moment between writing messages and moving their chat's cursor:
     this one dies exactly there."""
