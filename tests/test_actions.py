@@ -156,6 +156,7 @@ def test_bad_requests_are_refused_by_the_plan(world):
 # -- openings ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_opening_the_middle_of_a_block_splits_it_and_pushes_every_free_range_of_the_year(world):
     sandbox, store, item_id = world
     await block(sandbox, store, item_id, 5, 15, "ремонт")
@@ -258,6 +259,7 @@ async def test_a_bad_reply_is_refused_before_anything_is_sent_or_written(world, 
     assert sandbox.requests == [] and store.audit_log().empty
 
 
+@pytest.mark.slow
 async def test_an_availability_push_that_fails_leaves_the_accepted_blocks_and_a_partial_audit(world):
     sandbox, store, item_id = world
     await block(sandbox, store, item_id, 5, 15)

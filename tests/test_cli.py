@@ -249,6 +249,7 @@ def test_the_real_command_line_exit_codes(db, tmp_path):
 # -- secrets ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_no_secret_reaches_the_database_or_the_output(capsys, caplog, db, sandbox):
     issued, handle = [], sandbox.handle
 

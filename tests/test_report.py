@@ -120,6 +120,7 @@ def test_default_path_and_period(synced_store, isolated_workdir):
     assert "02.03.2026 — 31.03.2026" in path.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_explicit_period(synced_store, tmp_path):
     path = write_report(synced_store, tmp_path / "r.html", date_from="2026-01-01", date_to="2026-01-31",
                         today="2026-01-15")
@@ -139,6 +140,7 @@ def test_bad_dates_raise_before_writing(synced_store, tmp_path, kwargs, message)
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_written_atomically(synced_store, tmp_path, monkeypatch):
     target = tmp_path / "report.html"
     target.write_text("previous report", encoding="utf-8")

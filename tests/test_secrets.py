@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from avito_kit.sandbox import SANDBOX_CLIENT_SECRET, Sandbox
 from avito_kit.sandbox.app import TOKEN_LOG_ENV
@@ -78,6 +79,7 @@ def registry() -> Path:
     return Path(os.environ[TOKEN_LOG_ENV])
 
 
+@pytest.mark.slow
 def test_the_registry_records_tokens_issued_here_and_in_child_processes():
     token = issue_token(Sandbox(seed=1, n_items=1, n_chats=1))
     assert token in known_secrets(registry())

@@ -606,6 +606,7 @@ def test_a_reader_and_a_writer_process_both_succeed(store):
     assert store.counts()["bookings"] == 40
 
 
+@pytest.mark.slow
 def test_waits_for_a_lock_then_gives_up_with_a_clear_error(store):
     holder = subprocess.Popen(
         [

@@ -189,6 +189,7 @@ def test_a_failing_sync_is_recorded_as_failed_and_raises(tmp_path):
 # -- idempotence and increments ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_a_second_sync_changes_nothing_and_asks_less(tmp_path):
     sandbox = Sandbox(seed=5, n_chats=N_CHATS)
     busy = next(iter(sandbox.chats))
@@ -224,6 +225,7 @@ async def test_a_second_sync_changes_nothing_and_asks_less(tmp_path):
     assert_consistent(store)
 
 
+@pytest.mark.slow
 async def test_bookings_and_stats_read_minutes_ago_are_kept_until_they_age(tmp_path):
     sandbox = Sandbox(seed=6, n_chats=3, refuse_past_bookings_read=False)  # one read per listing, no 422 first
     store = Store(tmp_path / "a.duckdb")

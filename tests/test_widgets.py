@@ -388,6 +388,7 @@ async def test_a_failing_sync_is_shown_in_the_output(sandbox, tmp_path):
 # -- dashboard ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_dashboard_follows_its_pickers_in_place(store):
     board = Dashboard(store, today=TODAY)
     grid_widget, monthly_widget = board.grid_figure, board.monthly_figure
