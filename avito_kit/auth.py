@@ -31,7 +31,8 @@ import httpx
 from .errors import AvitoAuthError, AvitoError, MissingCredentialsError, error_for_response, says_token_expired
 from .limits import RetryPolicy, send_with_retries
 
-__all__ = ["DEFAULT_BASE_URL", "AvitoAuth", "http_client", "load_dotenv_values", "resolve_credentials"]
+__all__ = ["DEFAULT_BASE_URL", "AvitoAuth", "http_client", "load_dotenv_values", "resolve_base_url",
+           "resolve_credentials"]
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import duckdb
 from .aio import run
 from .errors import AvitoError, MissingCredentialsError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -53,7 +53,7 @@ from .format import (
 from .store import Store
 
 __all__ = ["DEFAULT_REPORT_PATH", "REPORT_CHARTS", "ReportData", "collect", "export_png", "find_browser",
-           "render_html", "write_report"]
+           "render_html", "report_figures", "write_report"]
 
 DEFAULT_REPORT_PATH = Path("reports") / "avito_report.html"
 PERIOD_DAYS = 30  # the default period: the last 30 nights up to today

@@ -15,14 +15,9 @@ import pytest
 
 from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
 from avito_kit.store import Store
-from tests.browser_support import (
-    CHROMIUM_ARGS,
-    copy_notebooks,
-    jupyter_lab,
-    open_and_run_all,
-    require_chromium,
-    screenshot_dir,
-)
+
+from .browser_support import CHROMIUM_ARGS, copy_notebooks, jupyter_lab, open_and_run_all, screenshot_dir
+from .helpers import require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -123,7 +123,8 @@ def test_the_demo_report_draws_pace_and_lead_time_from_its_history(demo):
     state a first sync shows), drawn by Chromium offline."""
     from playwright.sync_api import sync_playwright
 
-    from .browser_support import CHROMIUM_ARGS, require_chromium
+    from .browser_support import CHROMIUM_ARGS
+    from .helpers import require_chromium
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)

@@ -19,7 +19,8 @@ import pytest
 from avito_kit import charts
 from avito_kit.report import REPORT_CHARTS, TABLE_PAGE, write_report
 from avito_kit.store import Store
-from tests.browser_support import CHROMIUM_ARGS, require_chromium
+from tests.browser_support import CHROMIUM_ARGS
+from tests.helpers import require_chromium
 
 pytestmark = pytest.mark.slow
 

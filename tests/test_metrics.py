@@ -25,7 +25,11 @@ Day = pd.Timestamp
 
 @pytest.fixture
 def store(tmp_path):
-    return Store(tmp_path / "m.duckdb")
+    """Kept open through the test: a test writes and reads it dozens of times, and each reopening of the file
+    costs a checkpoint."""
+    store = Store(tmp_path / "m.duckdb")
+    with store.kept_open():
+        yield store
 
 
 def add_items(store: Store, *rows: dict, user_id: int = USER) -> None:

@@ -21,7 +21,7 @@ from avito_kit.store import Store
 from avito_kit.sync import WAITING_FOR_LIMIT, sync
 
 from .fakes import FakeClock
-from .test_sync import snapshot
+from .helpers import snapshot
 
 # About 60 requests (2 auth, a listings page, 25 bookings, a chats page, 30 message pages, a stats call) against
 # 20 a minute: three times what Avito allows.

@@ -120,6 +120,7 @@ async def test_big_booking_ids_stay_exact_through_json(http, sandbox):
     assert float(booking["avito_booking_id"]) != booking["avito_booking_id"]  # a float would corrupt it
 
 
+@pytest.mark.slow
 def test_generating_a_big_world_is_quick():
     started = time.perf_counter()
     sandbox = Sandbox(seed=1, today=TODAY, n_items=1000, n_chats=600, messages_per_chat=20)

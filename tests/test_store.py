@@ -547,6 +547,7 @@ def run_together(operation, rounds: int) -> list[BaseException]:
     return failures
 
 
+@pytest.mark.slow
 def test_two_threads_opening_the_file_at_once_can_both_use_frames(store):
     # Sync stores from worker threads while the kernel may use the store too; each round opens the closed
     # file from two threads at once.
@@ -558,6 +559,7 @@ def test_two_threads_opening_the_file_at_once_can_both_use_frames(store):
     assert run_together(register_a_frame, rounds=150) == []
 
 
+@pytest.mark.slow
 def test_two_threads_updating_the_same_listing_at_once_both_succeed(store):
     def set_price(thread: int, i: int) -> None:
         store.upsert_items(pd.DataFrame({"item_id": [ITEM], "price": [1000 * thread + i]}), USER)
@@ -566,6 +568,7 @@ def test_two_threads_updating_the_same_listing_at_once_both_succeed(store):
     assert store.items().price.tolist() in ([19], [1019])
 
 
+@pytest.mark.slow
 def test_a_reader_and_a_writer_process_both_succeed(store):
     writer = """
         import sys, pandas as pd
@@ -603,6 +606,7 @@ def test_a_reader_and_a_writer_process_both_succeed(store):
     assert store.counts()["bookings"] == 40
 
 
+@pytest.mark.slow
 def test_waits_for_a_lock_then_gives_up_with_a_clear_error(store):
     holder = subprocess.Popen(
         [

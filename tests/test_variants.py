@@ -24,7 +24,7 @@ from avito_kit.store import Store
 from avito_kit.sync import sync
 from avito_kit.widgets import CalendarWidget, InboxWidget
 
-from .test_sync import assert_same_tables
+from .helpers import assert_same_tables
 
 T = avito_today()
 NO_MESSENGER_NOTE = "messenger skipped: Avito answered 402 (no messenger API subscription)"

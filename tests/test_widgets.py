@@ -16,10 +16,11 @@ from avito_kit.format import format_pct
 from avito_kit.sandbox import Sandbox
 from avito_kit.session import open_client
 from avito_kit.store import Store
-from avito_kit.sync import sync
 from avito_kit.widgets import CalendarWidget, Dashboard, InboxWidget, SyncButton
 from avito_kit.widgets.dashboard import replace_figure
 from avito_kit.widgets.inbox import fill_template
+
+from .helpers import copy_store, synced_store_file
 
 TODAY = avito_today()
 MONTHS = ("Январь", "Февраль", "Март", "Апрель", "Май", "Июнь", "Июль", "Август", "Сентябрь", "Октябрь", "Ноябрь",
@@ -27,9 +28,17 @@ MONTHS = ("Январь", "Февраль", "Март", "Апрель", "Май"
 WRITES = {"postSendMessage", "chatRead", "putBookingsInfo", "putIntervals"}
 
 
+WORLD = {"seed": 11, "n_items": 4, "n_chats": 12}
+
+
+@pytest.fixture(scope="module")
+def synced_file(tmp_path_factory):
+    return synced_store_file(tmp_path_factory, Sandbox(**WORLD))
+
+
 @pytest.fixture
 def sandbox():
-    return Sandbox(seed=11, n_items=4, n_chats=12)
+    return Sandbox(**WORLD)
 
 
 @pytest.fixture
@@ -39,10 +48,9 @@ async def client(sandbox):
 
 
 @pytest.fixture
-async def store(client, tmp_path):
-    store = Store(tmp_path / "widgets.duckdb")
-    await sync(client, store, progress=False)
-    return store
+def store(synced_file, tmp_path):
+    """A copy of the store synced once from a sandbox identical to ``sandbox``."""
+    return Store(copy_store(synced_file, tmp_path, "widgets.duckdb"))
 
 
 def writes(sandbox: Sandbox, operation: str | None = None) -> list:
@@ -380,6 +388,7 @@ async def test_a_failing_sync_is_shown_in_the_output(sandbox, tmp_path):
 # -- dashboard ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_dashboard_follows_its_pickers_in_place(store):
     board = Dashboard(store, today=TODAY)
     grid_widget, monthly_widget = board.grid_figure, board.monthly_figure

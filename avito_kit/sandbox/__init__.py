@@ -58,6 +58,7 @@ __all__ = [
     "parse_switches",
     "sandbox_from_env",
     "serve_forever",
+    "switches_from_env",
 ]
 
 

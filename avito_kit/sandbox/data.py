@@ -21,7 +21,8 @@ from typing import Any
 
 from ..dates import avito_today
 
-__all__ = ["Account", "Chat", "Item", "World", "booking_dates", "generate_world"]
+__all__ = ["Account", "BookingIds", "Chat", "Item", "World", "booking_dates", "chat_user", "draw_guest_user",
+           "generate_world", "make_booking", "message_content", "new_message_id"]
 
 # The first integer a float (IEEE double) cannot represent: booking ids from here on must stay ints.
 BIG_BOOKING_ID_BASE = 9_007_199_254_740_993
