@@ -399,6 +399,7 @@ def make_booking(
     booking_id: int,
     check_in: date,
     check_out: date,
+    *,
     status: str,
     base_price: int,
     guest_count: int,
