@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint sandbox lab bench clean
+.PHONY: install demo test test-fast lint sandbox lab bench clean
 
 install: $(STAMP)
 
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The fast tier while working: no slow, notebook or browser tests (tests/README.md).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not notebook and not browser"
 
 lint: $(STAMP)
 	$(BIN)/ruff check avito_kit tests

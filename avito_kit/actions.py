@@ -9,7 +9,10 @@ a caller passes ``today``.
 
 Calendar rules (short-term-rent.json): Avito keeps no calendar we can read back, so the store keeps the host's
 manual blocks. A block push carries the listing's full set of current and future blocks (replace or merge is not
-documented); an availability push is the whole coming year (every date left out is closed).
+documented); an availability push is the whole coming year (every date left out is closed). So the intent holds
+under both: an open pushes the blocks left (enough where a push replaces) and then the availability, which
+reopens the opened nights where a push merges and can remove nothing; a later block push carries only the blocks
+still wanted, so it never re-closes what was opened (tests/test_variants.py reads the effective calendar).
 """
 
 from __future__ import annotations
@@ -24,16 +27,32 @@ import pandas as pd
 from .checks import check_chat_id, check_id, check_range, check_text
 from .client import AvitoApiClient, check_base_params, check_prices
 from .dates import Clock, avito_today, utc_now
-from .errors import AvitoConflict, AvitoTransportError
+from .errors import AvitoClientError, AvitoConflict, AvitoPaymentRequired, AvitoTransportError
 from .format import format_date, format_rub, none_if_missing, plural
 from .rows import message_row, messages_frame
 from .store import Store
 
-__all__ = ["AVAILABILITY_DAYS", "ListingPlan", "Plan", "PricePlan", "apply_listing_plan", "apply_plan",
-           "apply_price_plan", "listing_payload", "mark_read", "plan_block", "plan_listing", "plan_open",
-           "plan_prices", "send_reply"]
+__all__ = [
+    "AVAILABILITY_DAYS",
+    "NO_MESSENGER_TEXT",
+    "ListingPlan",
+    "Plan",
+    "PricePlan",
+    "apply_listing_plan",
+    "apply_plan",
+    "apply_price_plan",
+    "listing_payload",
+    "mark_read",
+    "plan_block",
+    "plan_listing",
+    "plan_open",
+    "plan_prices",
+    "refusal_text",
+    "send_reply",
+]
 
 AVAILABILITY_DAYS = 365
+NO_MESSENGER_TEXT = "Авито ответил 402: у аккаунта не подключена платная подписка на API мессенджера"
 Range = tuple[dt.date, dt.date]  # nights start <= night < end
 
 
@@ -116,8 +135,9 @@ async def apply_plan(client: AvitoApiClient, store: Store, plan: Plan) -> str:
     audit_id = store.audit_begin(f"calendar_{plan.action}", str(plan.item_id), payload)
     try:
         await client.update_item_bookings(item_id=plan.item_id, bookings_payload=plan.bookings_payload)
-    except AvitoConflict as exc:
-        store.audit_finish(audit_id, "refused", str(exc))
+    except AvitoClientError as exc:  # Avito answered and closed nothing
+        store.audit_finish(audit_id, "refused", f"{exc}; {exc.describe()}" if isinstance(exc, AvitoConflict)
+                           else str(exc))
         raise
     except Exception as exc:  # whatever stopped it, the pending row must not stay pending
         store.audit_finish(audit_id, "failed", str(exc))
@@ -149,6 +169,9 @@ async def send_reply(client: AvitoApiClient, store: Store, chat_id: str, text: s
         else:
             store.audit_finish(audit_id, "failed", str(exc))
         raise
+    except AvitoClientError as exc:  # Avito answered and refused it (402 without the subscription): not sent
+        store.audit_finish(audit_id, "refused", str(exc))
+        raise
     except Exception as exc:
         store.audit_finish(audit_id, "failed", str(exc))
         raise
@@ -166,10 +189,21 @@ async def mark_read(client: AvitoApiClient, store: Store, chat_id: str, *, clock
     try:
         await client.mark_message_read(chat_id=chat_id)
     except Exception as exc:
-        store.audit_finish(audit_id, "failed", str(exc))
+        store.audit_finish(audit_id, "refused" if isinstance(exc, AvitoClientError) else "failed", str(exc))
         raise
     store.mark_chat_read(chat_id, await client.user_id(), utc_now(clock))
     store.audit_finish(audit_id, "ok")
+
+
+def refusal_text(exc: BaseException) -> str | None:
+    """The host's one Russian line for a write Avito refused for a reason the host can act on, else None:
+    402 (no messenger subscription) and 409 (the paid bookings a block overlaps, ``AvitoConflict.describe()``).
+    The CLI and the widgets show the same line."""
+    if isinstance(exc, AvitoPaymentRequired):
+        return NO_MESSENGER_TEXT
+    if isinstance(exc, AvitoConflict):
+        return f"Авито отказал: {exc.describe()}; ничего не изменено"
+    return None
 
 
 # -- pure range arithmetic ------------------------------------------------------------------------------

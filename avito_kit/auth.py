@@ -31,7 +31,8 @@ import httpx
 from .errors import AvitoAuthError, AvitoError, MissingCredentialsError, error_for_response, says_token_expired
 from .limits import RetryPolicy, send_with_retries
 
-__all__ = ["DEFAULT_BASE_URL", "AvitoAuth", "http_client", "load_dotenv_values", "resolve_credentials"]
+__all__ = ["DEFAULT_BASE_URL", "AvitoAuth", "http_client", "load_dotenv_values", "resolve_base_url",
+           "resolve_credentials"]
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,12 @@ class AvitoAuth:
         except AvitoError as exc:  # 429, 5xx or the network, after every retry
             raise AvitoAuthError(f"Failed to obtain Avito access token: {exc}") from exc
         payload = _json_or_none(response)
+        if response.status_code == 404:  # the gateway's "no Route matched": a wrong API root, not the credentials
+            detail = str(payload.get("message") or "")[:200] if payload else ""
+            raise AvitoAuthError(
+                f"Failed to obtain Avito access token: POST {self.base_url}/token answered 404"
+                f"{f' ({detail})' if detail else ''}; check the API root (--base-url or AVITO_BASE_URL)"
+            )
         if response.is_error or not payload or not payload.get("access_token"):
             # The body of a refused /token is undocumented; keep only its status to be safe.
             raise AvitoAuthError(

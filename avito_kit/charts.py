@@ -43,6 +43,10 @@ __all__ = [
     "STATE_COLOURS",
     "STATE_LABELS",
     "adr_revpar_trend",
+    "attention_grid",
+    "attention_order",
+    "grid_pages",
+    "history_note",
     "lead_time_histogram",
     "length_of_stay_histogram",
     "listing_funnel",
@@ -97,10 +101,11 @@ def _style(fig: go.Figure, title: str, subtitle: str | None = None, *, height: i
     return fig
 
 
-def _empty(title: str, subtitle: str | None = None, *, height: int = 320) -> go.Figure:
+def _empty(title: str, subtitle: str | None = None, *, height: int = 320, message: str = EMPTY_MESSAGE
+           ) -> go.Figure:
     """A figure that says there is nothing to show, with the chart's title, instead of an error."""
     fig = go.Figure()
-    fig.add_annotation(text=EMPTY_MESSAGE, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                        font={"size": 16, "color": "#7B8794"})
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
@@ -111,6 +116,36 @@ def _is_empty(df: pd.DataFrame | None, *columns: str) -> bool:
     if df is None or len(df) == 0:
         return True
     return bool(columns) and all(df[c].isna().all() for c in columns if c in df.columns)
+
+
+# -- what a history-dependent chart rests on -------------------------------------------------------------------
+# metrics' pace, pickup, lead_times and listing_funnel put in ``df.attrs`` since when avito_kit has read the
+# account's bookings and how many bookings observed when made they count (metrics: left-censoring). A frame
+# without these attrs (built by hand) is drawn as it is.
+
+PACE_MIN_HISTORY_DAYS = 14
+PACE_TOO_SHORT = "Мало истории: темпу продаж нужны синхронизации хотя бы за две недели"
+LEAD_TOO_SHORT = "Мало истории: сроку бронирования нужны брони, сделанные после первой синхронизации"
+
+
+def _has_history(df: pd.DataFrame | None) -> bool:
+    return df is not None and "history_since" in df.attrs
+
+
+def history_note(df: pd.DataFrame | None) -> str | None:
+    """"история с 01.06.2026; 12 броней" from a metrics frame's attrs (None without them): the line each
+    history-dependent chart, card and widget shows."""
+    if not _has_history(df):
+        return None
+    since, n = df.attrs.get("history_since"), int(df.attrs.get("bookings") or 0)
+    if since is None:
+        return "синхронизаций ещё не было"
+    return f"история с {format_date(since)}; {format_int(n)} {plural(n, 'бронь', 'брони', 'броней')}"
+
+
+def _with_note(subtitle: str, df: pd.DataFrame | None) -> str:
+    note = history_note(df)
+    return f"{subtitle}; {note}" if note else subtitle
 
 
 def _num(s: pd.Series) -> np.ndarray:
@@ -125,27 +160,173 @@ def _dates(s: pd.Series) -> pd.Series:
 # -- the grid calendar (шахматка) ---------------------------------------------------------------------------
 
 GRID_TITLE = "Шахматка: занято / закрыто / свободно по ночам"
+GRID_PAGE_SIZE = 50  # listings a page of the grid shows (notebook paging)
+ATTENTION_ROWS = 40  # listings the report's and the dashboard's grid details before summing up the rest
+SOON_NIGHTS = 14  # "empty nights soon": free nights among the first 14 of the grid
+_ROW_HEIGHT = 34
+_STATE_CODES = {"free": 0, "blocked": 1, "booked": 2}  # the compact cell values (see occupancy_grid)
 
 
-def occupancy_grid(facts: pd.DataFrame | None) -> go.Figure:
+def occupancy_grid(facts: pd.DataFrame | None, *, page: int | None = None, page_size: int = GRID_PAGE_SIZE,
+                   order: Iterable[int] | None = None, rest_row: bool = False) -> go.Figure:
     """The шахматка: listings × nights, one heatmap trace per state in its :data:`STATE_COLOURS` colour.
 
     ``facts`` is ``metrics.nightly_facts`` or ``metrics.grid`` (``item_id, title, night, state, booking_id,
     guest_name, nightly_revenue, check_in, check_out`` and optionally ``price``). Hover: listing, date, state,
     guest and the nightly price in rubles. A night is named by its evening date.
 
+    Compact for many listings: each trace's cells are ``1`` or empty, and the hover text is made by the trace's
+    ``hovertemplate`` from short ``customdata`` (guest, price, stay), not one string per cell.
+    ``order`` (item ids) sets the rows' order (default: by title); ``page`` (1-based) shows only that page of
+    ``page_size`` listings, the way to read every listing of a large account in a notebook; ``rest_row`` adds
+    one row under them with the share of booked nights, night by night, of every listing not shown.
+
     >>> fig = occupancy_grid(metrics.grid(store, today, today + timedelta(days=59)))
     >>> [t.name for t in fig.data]
     ['Занято', 'Закрыто хозяином', 'Свободно']
+    >>> occupancy_grid(facts, page=3, page_size=50)   # listings 101..150 by title
     """
-    subtitle = "ночь названа датой вечера; бронь занимает ночи от заезда до выезда − 1"
     if _is_empty(facts):
-        return _empty(GRID_TITLE, subtitle)
-    df = facts.copy()
-    df["night"] = _dates(df["night"])
-    df = df.drop_duplicates(["item_id", "night"], keep="last")
+        return _empty(GRID_TITLE, _GRID_SUBTITLE)
+    return _occupancy_grid(_grid_facts(facts), page=page, page_size=page_size, order=order, rest_row=rest_row)
 
-    # One row per listing, labelled by title; a repeated title gets the id's tail so rows never merge.
+
+_GRID_SUBTITLE = "ночь названа датой вечера; бронь занимает ночи от заезда до выезда − 1"
+_GRID_COLUMNS = ("item_id", "title", "night", "state", "guest_name", "nightly_revenue", "check_in", "check_out",
+                 "price")
+
+
+def _grid_facts(facts: pd.DataFrame) -> pd.DataFrame:
+    """The grid's columns of ``facts`` (a copy), nights as midnight timestamps, one row per listing and night."""
+    df = facts[[c for c in facts.columns if c in _GRID_COLUMNS]].copy()
+    df["night"] = _dates(df["night"])
+    return df.drop_duplicates(["item_id", "night"], keep="last")
+
+
+def _occupancy_grid(df: pd.DataFrame, *, page: int | None, page_size: int, order: Iterable[int] | None,
+                    rest_row: bool, caption: str | None = None) -> go.Figure:
+    subtitle = _GRID_SUBTITLE
+    nights = pd.date_range(df["night"].min(), df["night"].max(), freq="D")
+
+    listings = _grid_rows(df, order)
+    total = len(listings)
+    pages = max(1, math.ceil(total / page_size)) if page is not None else 1
+    if page is not None:
+        if page_size < 1 or not 1 <= page <= pages:
+            raise ValueError(f"page must be 1..{pages} for page_size {page_size}; got page={page}, "
+                             f"page_size={page_size}")
+        listings = listings.iloc[(page - 1) * page_size: page * page_size]
+    shown = set(listings["item_id"])
+    rest = df[~df["item_id"].isin(shown)] if rest_row else df.iloc[:0]
+    df = df[df["item_id"].isin(shown)]
+    y = list(listings["label"])
+    if len(rest):
+        # Every trace carries every row (plotly.js expects as many z rows as the shared axis has categories):
+        # the states' traces leave the summary row empty, the summary's trace every other row.
+        y.append(_rest_label(rest))
+    row_of = dict(zip(listings["item_id"], range(len(listings)), strict=True))
+    col = ((df["night"] - nights[0]).dt.days).to_numpy()
+    row = df["item_id"].map(row_of).to_numpy()
+    code = np.full((len(y), len(nights)), -1, dtype=np.int8)  # -1: no fact for that night (a gap)
+    code[row, col] = df["state"].map(_STATE_CODES).fillna(-1).to_numpy(dtype=np.int8)
+    booked_info = np.full(code.shape, None, dtype=object)
+    booked = (df["state"] == "booked").to_numpy()
+    booked_info[row[booked], col[booked]] = _booking_details(df[booked])
+    prices = _price_labels(listings, df)
+    if prices is not None and len(rest):
+        prices = np.append(prices, np.nan)
+
+    x = list(nights.to_pydatetime())
+    when = "<b>%{y}</b><br>%{x|%d.%m.%Y, %a}<br>"
+    fig = go.Figure()
+    for state in ("booked", "blocked", "free"):
+        # numpy arrays go out as typed binary (plotly's "bdata"): 4 bytes a cell, and nothing to validate per cell
+        z = np.where(code == _STATE_CODES[state], 1.0, np.nan).astype(np.float32)
+        extra: dict[str, Any] = {}
+        if state == "booked":
+            extra = {"customdata": booked_info,
+                     "hovertemplate": when + STATE_LABELS[state] + "%{customdata[0]}"
+                                      f"<br>%{{customdata[1]:,.0f}}{NBSP}₽ за ночь"
+                                      "<br>заезд %{customdata[2]} — выезд %{customdata[3]}<extra></extra>"}
+        elif prices is not None:  # the listing's price as a number: a few bytes a cell
+            extra = {"customdata": np.where(code == _STATE_CODES[state], prices[:, None], np.nan),
+                     "hovertemplate": when + STATE_LABELS[state] + f"<br>цена %{{customdata:,.0f}}{NBSP}₽ за ночь"
+                                      "<extra></extra>"}
+        else:
+            extra = {"hovertemplate": when + STATE_LABELS[state] + "<extra></extra>"}
+        fig.add_trace(go.Heatmap(
+            z=z, x=x, y=y, name=STATE_LABELS[state], meta=state,
+            colorscale=[[0.0, STATE_COLOURS[state]], [1.0, STATE_COLOURS[state]]], zmin=0, zmax=1,
+            showscale=False, showlegend=True, hoverongaps=False, xgap=1, ygap=3, **extra,
+        ))
+    if len(rest):
+        fig.add_trace(_rest_trace(rest, nights, y))
+    # Saturdays and Sundays are marked on the axis so weekends stand out in the grid.
+    fig.update_xaxes(type="date", tickformat="%d.%m", ticks="outside", showgrid=False, side="top",
+                     dtick=7 * 86_400_000 if len(nights) > 21 else 86_400_000,
+                     tick0=nights[0].to_pydatetime())
+    fig.update_yaxes(autorange="reversed", showgrid=False, automargin=True)
+    period = f"{format_date(nights[0])} — {format_date(nights[-1])}"
+    if caption:
+        period += f"; {caption}"
+    elif page is not None and pages > 1:
+        first = (page - 1) * page_size + 1
+        last = first + len(listings) - 1
+        rows = f"объявления {first}–{last}" if last > first else f"объявление {first}"
+        period += f"; страница {page} из {pages}: {rows} из {total}"
+    _style(fig, GRID_TITLE, f"{period}; {subtitle}", height=max(260, 150 + _ROW_HEIGHT * len(y)))
+    fig.update_layout(legend={"y": -0.02, "yanchor": "top", "x": 0, "xanchor": "left"},
+                      margin={"l": 20, "t": 100, "b": 40})
+    return fig
+
+
+def attention_grid(facts: pd.DataFrame | None, *, rows: int = ATTENTION_ROWS, min_stay: int = 2) -> go.Figure:
+    """The шахматка as the report and the dashboard show it: every listing when there are at most ``rows``;
+    otherwise the ``rows`` listings that need attention first (:func:`attention_order`) and one row summing up
+    the others night by night, so that a 1,000-listing account stays readable (and light)."""
+    if _is_empty(facts) or facts["item_id"].nunique() <= rows:
+        return occupancy_grid(facts)
+    df = _grid_facts(facts)
+    return _occupancy_grid(df, order=_attention_order(df, SOON_NIGHTS, min_stay), page=1, page_size=rows,
+                           rest_row=True, caption=f"{rows} из {df['item_id'].nunique()} объявлений, которым нужно "
+                                                  "внимание, и остальные одной строкой")
+
+
+def grid_pages(facts: pd.DataFrame | None, page_size: int = GRID_PAGE_SIZE) -> int:
+    """How many pages ``occupancy_grid(facts, page=..., page_size=page_size)`` has (at least 1)."""
+    listings = 0 if _is_empty(facts) else facts["item_id"].nunique()
+    return max(1, math.ceil(listings / page_size))
+
+
+def attention_order(facts: pd.DataFrame | None, *, soon: int = SOON_NIGHTS, min_stay: int = 2) -> list[int]:
+    """Item ids, the listings that need attention first: most free nights among the first ``soon`` nights of
+    ``facts`` plus nights in free runs shorter than ``min_stay`` between two stays (nobody can book them);
+    ties by title. Feed it to ``occupancy_grid(facts, order=...)``."""
+    return [] if _is_empty(facts) else _attention_order(_grid_facts(facts), soon, min_stay)
+
+
+def _attention_order(df: pd.DataFrame, soon: int, min_stay: int) -> list[int]:
+    df = df[["item_id", "title", "night", "state"]].sort_values(["item_id", "night"])
+    free = df["state"] == "free"
+    first_night = df["night"].min()
+    soon_free = (free & (df["night"] < first_night + pd.Timedelta(days=soon))).groupby(df["item_id"]).sum()
+    # Runs of one state per listing; a short free run counts when a booked run is on both sides.
+    run = ((df["state"] != df["state"].shift()) | (df["item_id"] != df["item_id"].shift())).cumsum()
+    runs = df.groupby(run).agg(item_id=("item_id", "first"), state=("state", "first"), nights=("night", "size"))
+    same_item = runs["item_id"].shift() == runs["item_id"]
+    before = runs["state"].shift().where(same_item)
+    after = runs["state"].shift(-1).where(runs["item_id"].shift(-1) == runs["item_id"])
+    short = (runs["state"] == "free") & (runs["nights"] < min_stay) & (before == "booked") & (after == "booked")
+    gap = runs["nights"].where(short, 0).groupby(runs["item_id"]).sum()
+    score = soon_free.add(gap, fill_value=0)
+    listings = _grid_rows(df, None)
+    listings["score"] = listings["item_id"].map(score).fillna(0)
+    return [int(i) for i in listings.sort_values("score", ascending=False, kind="stable")["item_id"]]
+
+
+def _grid_rows(df: pd.DataFrame, order: Iterable[int] | None) -> pd.DataFrame:
+    """One row per listing (``item_id, title, label``) in title order or ``order``'s; a repeated title gets the
+    id's tail so rows never merge."""
     listings = df.groupby("item_id", sort=False)["title"].first().reset_index()
     listings["title"] = listings["title"].fillna("").astype(str).str.strip()
     listings.loc[listings["title"] == "", "title"] = "Объявление " + listings["item_id"].astype(str)
@@ -154,63 +335,59 @@ def occupancy_grid(facts: pd.DataFrame | None) -> go.Figure:
     repeated = short.duplicated(keep=False)
     short[repeated] = short[repeated] + " · " + listings.loc[repeated, "item_id"].astype(str).str[-4:]
     listings["label"] = short
-    labels = dict(zip(listings["item_id"], listings["label"], strict=True))
-    full_titles = dict(zip(listings["item_id"], listings["title"], strict=True))
-
-    nights = pd.date_range(df["night"].min(), df["night"].max(), freq="D")
-    df["hover"] = [_grid_hover(full_titles[r.item_id], r) for r in df.itertuples(index=False)]
-    df["row"] = df["item_id"].map(labels)
-    row_order = list(listings["label"])
-
-    def matrix(values: pd.Series) -> pd.DataFrame:
-        table = pd.DataFrame({"row": df["row"], "night": df["night"], "v": values})
-        return table.pivot(index="row", columns="night", values="v").reindex(index=row_order, columns=nights)
-
-    hover = matrix(df["hover"]).astype(object)
-    hover = hover.where(hover.notna(), None).to_numpy().tolist()
-    x = list(nights.to_pydatetime())
-    fig = go.Figure()
-    for state in ("booked", "blocked", "free"):
-        mask = matrix((df["state"] == state).astype("float64")).to_numpy()
-        z = np.where(mask == 1.0, 1.0, np.nan)
-        fig.add_trace(go.Heatmap(
-            z=z, x=x, y=row_order, name=STATE_LABELS[state], meta=state,
-            colorscale=[[0.0, STATE_COLOURS[state]], [1.0, STATE_COLOURS[state]]], zmin=0, zmax=1,
-            showscale=False, showlegend=True, hoverongaps=False, xgap=1, ygap=3,
-            hovertext=hover, hovertemplate="%{hovertext}<extra></extra>",
-        ))
-    # Saturdays and Sundays are marked on the axis so weekends stand out in the grid.
-    fig.update_xaxes(type="date", tickformat="%d.%m", ticks="outside", showgrid=False, side="top",
-                     dtick=7 * 86_400_000 if len(nights) > 21 else 86_400_000,
-                     tick0=nights[0].to_pydatetime())
-    fig.update_yaxes(autorange="reversed", showgrid=False, automargin=True)
-    period = f"{format_date(nights[0])} — {format_date(nights[-1])}"
-    _style(fig, GRID_TITLE, f"{period}; {subtitle}", height=max(260, 150 + 34 * len(row_order)))
-    fig.update_layout(legend={"y": -0.02, "yanchor": "top", "x": 0, "xanchor": "left"},
-                      margin={"l": 20, "t": 100, "b": 40})
-    return fig
+    if order is not None:
+        rank = {int(item_id): n for n, item_id in enumerate(order)}
+        listings["rank"] = listings["item_id"].map(lambda i: rank.get(int(i), len(rank)))
+        listings = listings.sort_values("rank", kind="stable").drop(columns="rank").reset_index(drop=True)
+    return listings
 
 
-def _grid_hover(title: str, r: Any) -> str:
-    night = r.night
-    lines = [f"<b>{title}</b>", f"{format_date(night)} ({_weekday(night)})"]
-    state = getattr(r, "state", None)
-    lines.append(STATE_LABELS.get(state, str(state)))
-    if state == "booked":
-        guest = getattr(r, "guest_name", None)
-        if not is_missing(guest) and str(guest).strip():
-            lines[-1] += f": {guest}"
-        revenue = getattr(r, "nightly_revenue", None)
-        if not is_missing(revenue):
-            lines.append(f"{format_rub(revenue)} за ночь")
-        check_in, check_out = getattr(r, "check_in", None), getattr(r, "check_out", None)
-        if not is_missing(check_in):
-            lines.append(f"заезд {format_date(check_in)} — выезд {format_date(check_out)}")
-    else:
-        price = getattr(r, "price", None)
-        if not is_missing(price):
-            lines.append(f"цена {format_rub(price)} за ночь")
-    return "<br>".join(lines)
+def _booking_details(booked: pd.DataFrame) -> list[list[str]]:
+    """Per booked night: [": guest" or "", the nightly price in rubles, check-in, check-out] (as 01.03.2026).
+    A stay's cells repeat these few short strings; everything else of the hover is in the template."""
+    def column(name: str) -> pd.Series:
+        return booked[name] if name in booked.columns else pd.Series(None, index=booked.index, dtype=object)
+
+    guest = column("guest_name").map(lambda g: "" if is_missing(g) or not str(g).strip() else f": {g}")
+    revenue = column("nightly_revenue").map(lambda v: None if is_missing(v) else round(float(v)))
+    check_in = _dates(column("check_in")).dt.strftime("%d.%m.%Y").fillna("—")
+    check_out = _dates(column("check_out")).dt.strftime("%d.%m.%Y").fillna("—")
+    return [list(cell) for cell in zip(guest, revenue, check_in, check_out, strict=True)]
+
+
+def _price_labels(listings: pd.DataFrame, df: pd.DataFrame) -> np.ndarray | None:
+    """Per row: the listing's current price in rubles (NaN if unknown), or None when the facts carry no price."""
+    if "price" not in df.columns or df["price"].isna().all():
+        return None
+    price = pd.to_numeric(df.groupby("item_id")["price"].last(), errors="coerce").astype("float64")
+    return price.reindex(listings["item_id"]).round().to_numpy(dtype=np.float64)
+
+
+def _rest_label(rest: pd.DataFrame) -> str:
+    listings = rest["item_id"].nunique()
+    return f"Остальные {listings} {plural(listings, 'объявление', 'объявления', 'объявлений')}: доля занятых"
+
+
+def _rest_trace(rest: pd.DataFrame, nights: pd.DatetimeIndex, y: list[str]) -> go.Heatmap:
+    """The last row of ``y``: the share of booked nights among the listings not shown, night by night."""
+    per_night = pd.DataFrame({"booked": rest["state"] == "booked", "open": rest["state"] != "blocked"}).groupby(
+        rest["night"]).sum().reindex(nights)
+    share = (per_night["booked"] / per_night["open"].where(per_night["open"] > 0)).round(3)
+    z = np.full((len(y), len(nights)), np.nan, dtype=np.float32)
+    z[-1] = share.to_numpy(dtype=np.float32)
+    counts = [[_int(b), _int(o)] for b, o in zip(per_night["booked"], per_night["open"], strict=True)]
+    return go.Heatmap(
+        z=z, x=list(nights.to_pydatetime()), y=y, customdata=[[None] * len(nights)] * (len(y) - 1) + [counts],
+        name="Остальные объявления", meta="rest", showlegend=False, hoverongaps=False, xgap=1, ygap=3,
+        colorscale=[[0.0, STATE_COLOURS["free"]], [1.0, STATE_COLOURS["booked"]]], zmin=0, zmax=1,
+        showscale=False,
+        hovertemplate="<b>%{y}</b><br>%{x|%d.%m.%Y, %a}<br>занято %{customdata[0]} из %{customdata[1]} "
+                      "доступных<extra></extra>",
+    )
+
+
+def _int(value: Any) -> int | None:
+    return None if is_missing(value) else int(value)
 
 
 # -- month by month ---------------------------------------------------------------------------------------------
@@ -250,6 +427,9 @@ def monthly_occupancy_revenue(yoy: pd.DataFrame | None) -> go.Figure:
         return out
 
     months = list(df["month"])
+    # Months without history are NaN (metrics.year_over_year): plotly leaves them out, never a 0 % point.
+    if np.isnan(_num(df["ly_occupancy"])).all() and np.isnan(_num(df["ly_revenue"])).all():
+        subtitle += "; за прошлый год данных нет"
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Bar(x=x, y=_num(df["ly_revenue"]), name="Выручка" + last, marker_color=BLUE_LIGHT,
                          hovertext=hover("Прошлый год", months, df, 1),
@@ -345,7 +525,9 @@ def pace_curve(pace: pd.DataFrame | None) -> go.Figure:
 
     >>> fig = pace_curve(metrics.pace(store, "2026-07-01", "2026-07-31"))
     """
-    subtitle = "брони известны по дате, когда avito_kit впервые их увидел; пунктир — тот же период год назад"
+    subtitle = _with_note("брони, сделанные при avito_kit (по дате, когда он их увидел); пунктир — год назад", pace)
+    if _has_history(pace) and pace.attrs.get("history_days", 0) < PACE_MIN_HISTORY_DAYS:
+        return _empty(PACE_TITLE, subtitle, message=PACE_TOO_SHORT)
     if _is_empty(pace, "nights_booked", "ly_nights_booked"):
         return _empty(PACE_TITLE, subtitle)
     df = pace.sort_values("days_before", ascending=False).reset_index(drop=True)
@@ -402,6 +584,8 @@ def lead_time_histogram(lead_times: pd.DataFrame | None) -> go.Figure:
 
     >>> fig = lead_time_histogram(metrics.lead_times(store))
     """
+    if _has_history(lead_times) and not lead_times.attrs.get("bookings"):
+        return _empty(LEAD_TITLE, history_note(lead_times), message=LEAD_TOO_SHORT)
     if _is_empty(lead_times, "lead_days"):
         return _empty(LEAD_TITLE, "бронирований за период нет")
     days = pd.Series(_num(lead_times["lead_days"])).dropna().clip(lower=0)
@@ -418,7 +602,9 @@ def lead_time_histogram(lead_times: pd.DataFrame | None) -> go.Figure:
                            name="Брони"))
     subtitle = (f"медиана {format_int(median)} {plural(median, 'день', 'дня', 'дней')}, "
                 f"{format_int(total)} {plural(total, 'бронь', 'брони', 'броней')}; "
-                "брони первой синхронизации датированы её днём")
+                "брони, которые уже были при первой синхронизации, не в счёт")
+    if _has_history(lead_times):
+        subtitle += f"; история с {format_date(lead_times.attrs.get('history_since'))}"
     _style(fig, LEAD_TITLE, subtitle, height=380)
     fig.update_xaxes(type="category", title_text="За сколько дней до заезда")
     fig.update_yaxes(title_text="Броней", rangemode="tozero", tickformat=",d")
@@ -521,7 +707,7 @@ def listing_funnel(df: pd.DataFrame | None) -> go.Figure:
 
     >>> fig = listing_funnel(metrics.listing_funnel(store, "2026-01-01", "2026-03-31"))
     """
-    subtitle = "сумма за период (статистика Avito); брони — впервые увиденные за период"
+    subtitle = _with_note("сумма за период (статистика Avito); брони — сделанные при avito_kit", df)
     stages = [c for c, _ in FUNNEL_STAGES]
     if _is_empty(df, *stages):
         return _empty(FUNNEL_TITLE, subtitle)

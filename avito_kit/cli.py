@@ -16,7 +16,7 @@ import duckdb
 from .aio import run
 from .errors import AvitoError, MissingCredentialsError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -95,10 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
     kpi.add_argument("--by", choices=("item", "total"), default="item")
     kpi.add_argument("--json", action="store_true", help="a JSON array of objects instead of a table")
 
+    metric = commands.add_parser("metric", help="print any metric (metrics' catalog) as a table, JSON or CSV")
+    metric.add_argument("name", metavar="NAME", nargs="?", help="the metric; --list names them")
+    metric.add_argument("--list", action="store_true", help="name every metric, one line each")
+    metric.add_argument("--from", dest="date_from", help="first night (check-in for lead_time, length_of_stay)")
+    metric.add_argument("--to", dest="date_to", help="last night, YYYY-MM-DD (both included)")
+    metric.add_argument("--by", help="item | total, where the metric takes it (kpis)")
+    output = metric.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="a JSON array of records")
+    output.add_argument("--csv", action="store_true", help="CSV with a header")
+
     report = commands.add_parser("report", help="write the offline HTML report")
     report.add_argument("--out", help="the HTML file (default: reports/avito_report.html)")
     report.add_argument("--from", dest="date_from", help="first night of the KPI period (default: 29 days ago)")
-    report.add_argument("--to", dest="date_to", help="last night of the KPI period (default: today)")
+    report.add_argument("--to", dest="date_to", help="last night of the KPI period (default: today in Moscow, "
+                        "Avito's day)")
 
     commands.add_parser("demo", help="sync the embedded sandbox into the store and print a summary")
 
@@ -123,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"avito-kit: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except (AvitoError, OSError, duckdb.Error) as exc:
-        print(f"avito-kit: {_one_line(exc)}", file=sys.stderr)
+        print(f"avito-kit: {_refusal(exc) or _one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
@@ -131,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """A write Avito refused for a reason the host can act on (402, 409): the line the widgets show too."""
+    from .actions import refusal_text
+
+    return refusal_text(exc)
 
 
 def _confirm(preview: str, yes: bool) -> None:
@@ -198,6 +216,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _read_only(args)
     if args.command in ("price", "listing"):
         return _prices(args)
+    if args.command == "metric":
+        return _metric(args)
     if args.command == "demo":
         from .demo import run_demo
         from .store import Store
@@ -239,6 +259,26 @@ def _read_only(args: argparse.Namespace) -> int:
     else:
         titles = dict(zip(*store.items()[["item_id", "title"]].to_dict("list").values(), strict=True))
         print(kpi_table(frame, titles, f"Ночи {args.date_from} … {args.date_to} включительно"))
+    return EXIT_OK
+
+
+def _metric(args: argparse.Namespace) -> int:
+    """``metric``: a metrics catalog entry over the store; the catalog checks the options."""
+    from .metrics import METRICS
+    from .store import Store
+    from .tables import metric_csv, metric_json, metric_list
+
+    if args.list:
+        print(metric_list({name: metric.summary for name, metric in METRICS.items()}))
+        return EXIT_OK
+    if args.name not in METRICS:
+        raise ValueError(f"unknown metric {args.name!r}; one of: {', '.join(METRICS)}" if args.name else
+                         f"name a metric: one of {', '.join(METRICS)} (--list describes them)")
+    if not _db_path(args).exists():
+        raise ValueError(f"no store at {_db_path(args)}: run `avito-kit sync` (or `make demo`) first")
+    frame = METRICS[args.name].compute(Store(args.db), args.date_from, args.date_to, args.by)
+    print(metric_json(frame) if args.json else metric_csv(frame) if args.csv else frame.to_string(index=False),
+          end="" if args.csv else "\n")
     return EXIT_OK
 
 

@@ -56,6 +56,8 @@ __all__ = [
     "MissingCredentialsError",
     "StoreLockedError",
     "error_for_response",
+    "retry_after_seconds",
+    "says_token_expired",
 ]
 
 

@@ -282,7 +282,11 @@ async def send_with_retries(send: Callable[[], Awaitable[httpx.Response]], polic
             error = error_for_response(response)
             what = str(response.status_code)
         delay = policy.decide(error, attempt, idempotent=idempotent, patient=patient)
-        log.warning("%s %s: %s (try %d)", error.request.method, error.request.url.path, what, attempt)
+        # A patient caller expects 429s and shows its waits itself (the sync's progress bars): one warning each
+        # would bury them.
+        expected = patient and delay is not None and isinstance(error, AvitoRateLimited)
+        log.log(logging.INFO if expected else logging.WARNING, "%s %s: %s (try %d)", error.request.method,
+                error.request.url.path, what, attempt)
         if delay is None:
             raise error
         await wait(error, delay)

@@ -24,6 +24,19 @@ Definitions (METRICS.md):
 - total rows sum counts and revenue and recompute the ratios from the sums.
 - a booking's state "as known at the end of day D" (OTB, pace, pickup): its latest ``booking_events`` row
   observed before D + 1 day (naive UTC, as the store keeps it); a booking not yet seen then does not count.
+- left-censoring. Avito gives no booking creation time, so a booking is dated by the sync that first saw it
+  (its 'first_seen' event). It counts as *observed when made* only when that sync is later than the first sync
+  that read its listing's bookings for its check-in night (``booking_coverage``: per listing, the nights each
+  sync read, each range stored with the time it was first read; ``Store.record_booking_coverage``). A listing
+  synced for the first time, or a window widened to new nights, observes nothing about the bookings already
+  there. A listing whose first booking sighting precedes any coverage row (a store from before coverage was
+  kept, or written without a sync) takes that sighting as its first read of every night. Lead time, pickup,
+  pace, the funnel's bookings and the cancellation rate count only observed bookings; occupancy, revenue, ADR,
+  RevPAR, stays, ALOS, on-the-books and the cancellation count count every booking. These frames carry in
+  ``attrs``: history_since / history_until (the first and latest day a sync read the bookings in scope, see
+  :func:`history_span`), history_days, bookings (the observed bookings they rest on); charts show them.
+- gaps are gaps: a period without history is NaN / NA, never 0 (``year_over_year``, pace before history
+  began, pickup over days before it).
 - a guest waiting for an answer: a chat with an incoming message after the host's last outgoing one; it waits
   since the first such message. Avito's ``system`` messages ("Новый запрос на бронирование") are neither: a
   system message is not the host's answer, and a system message alone leaves no guest waiting. The inbox,
@@ -44,29 +57,33 @@ Functions and their columns:
     as_of .. as_of + h - 1, summed over items (as_of default today in Moscow).
 ``year_over_year(store, year=None, clock=None)``
     month, occupancy (adjusted), revenue, adr, revpar, nights_booked and ly_* of the same month a year
-    earlier; 12 rows (year default the current one).
+    earlier; 12 rows (year default the current one); a month without history: all its values NA.
 ``on_the_books(store, date_from, date_to, as_of)``
     one row: as_of, nights_booked, revenue of nights date_from..date_to as known at the end of as_of.
 ``pace(store, date_from, date_to, as_of=None, days_back=90, clock=None)``
     as_of, days_before (date_from - as_of), nights_booked, revenue, ly_as_of, ly_nights_booked, ly_revenue:
-    on the books for each day as_of - days_back .. as_of, against the period a year earlier as known a year
-    earlier (29 February maps to 28 February).
+    on the books (observed bookings) for each day as_of - days_back .. as_of, against the period a year
+    earlier as known a year earlier (29 February maps to 28 February); NA before history began.
 ``pickup(store, date_from, date_to, as_of=None, days=7, clock=None)``
-    one row: nights_added, revenue_added (on the books at as_of minus at as_of - days), nights_now, nights_then.
+    one row: nights_added, revenue_added (on the books at as_of minus at as_of - days, observed bookings),
+    nights_now, nights_then; NA when as_of - days is before history began.
 ``lead_times(store, date_from=None, date_to=None)``
     booking_id, item_id, first_seen, check_in, lead_days = max(check_in - first_seen date, 0); active bookings
-    with check_in in the range (either bound optional). Bookings already there at the first sync get the
-    first sync's date: their lead is understated.
+    observed when made with check_in in the range (either bound optional).
+``lead_time(store, date_from=None, date_to=None)``
+    bucket ("0-1" .. "91+", ``LEAD_TIME_BUCKETS``), min_days, max_days, bookings, share: lead_times per bucket.
 ``length_of_stay(store, date_from=None, date_to=None)``
     nights (check_out - check_in), stays: active bookings by check_in in the range.
 ``cancellations(store, date_from, date_to)``
-    observed (every day of the range), cancellations, lost_revenue, bookings_seen, cancellation_rate. A
-    cancellation is a 'changed' event to status 'canceled' from another status, on the day it was observed;
-    lost_revenue its base_price before the change. bookings_seen: bookings first seen that day as active or
-    pending. cancellation_rate = cancellations / bookings_seen (both on the same days; a day's rate can
-    exceed 1). A booking first seen already cancelled is no cancellation (it was never on the books here).
+    observed (every day of the range), cancellations, lost_revenue, bookings_seen, observed_cancellations,
+    cancellation_rate. A cancellation is a 'changed' event to status 'canceled' from another status, on the
+    day it was observed; lost_revenue its base_price before the change. bookings_seen: bookings observed when
+    made, first seen that day as active or pending; observed_cancellations: the cancellations of such
+    bookings. cancellation_rate = observed_cancellations / bookings_seen (both on the same days; a day's rate
+    can exceed 1). A booking first seen already cancelled is no cancellation (it was never on the books here).
 ``cancellation_summary(store, date_from, date_to)``
-    one row: cancellations, lost_revenue, bookings_seen, cancellation_rate over the whole range.
+    one row: cancellations, lost_revenue, bookings_seen, observed_cancellations, cancellation_rate over the
+    whole range.
 ``gap_nights(store, date_from, date_to, min_stay=2)``
     item_id, title, gap_start, gap_end (exclusive), nights: runs of free nights with a booked night right
     before and right after, shorter than min_stay, overlapping the range (stays just outside it are seen).
@@ -76,8 +93,16 @@ Functions and their columns:
 ``weekday_heatmap(store, date_from, date_to)``
     weekday (0..6), week_start (Monday), occupancy (adjusted) of that night over the items counted.
 ``listing_funnel(store, date_from, date_to)``
-    week_start, item_id, title, views, contacts, favorites (sums of item_stats uniq_*), bookings (first seen
-    that week, as active or pending when first seen); a row per week x item with any of them.
+    week_start, item_id, title, views, contacts, favorites (sums of item_stats uniq_*), bookings (observed when
+    made, first seen that week as active or pending); a row per week x item with any of them.
+``history_span(store)``
+    (since, until): the first and latest day a sync read the bookings in scope; (None, None) before any.
+``has_history(store, date_from, date_to)``
+    whether any night of the range has history (read by a sync, or under a stored booking): a comparison
+    with a period (last year's) is shown only if it has.
+``METRICS``
+    the catalog of host-facing names (``avito-kit metric NAME``): name -> ``Metric`` (function, which of
+    ``--from/--to/--by`` apply, ``compute(store, date_from, date_to, by)``, ``summary``).
 ``messaging(store)``
     chat_id, item_id, other_user_name, first_incoming_at, first_response_at (first outgoing message at or
     after it), response_minutes, answered (no incoming message waiting), last_message_at, waiting_since (the
@@ -116,9 +141,11 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import math
 import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -129,14 +156,20 @@ from .format import as_date, records
 from .store import Store
 
 __all__ = [
+    "LEAD_TIME_BUCKETS",
+    "METRICS",
+    "Metric",
     "cancellation_summary",
     "cancellations",
     "forward_occupancy",
     "gap_nights",
     "grid",
     "guest_booking",
+    "has_history",
+    "history_span",
     "inbox",
     "kpis",
+    "lead_time",
     "lead_times",
     "length_of_stay",
     "listed_vs_realized",
@@ -298,19 +331,22 @@ SELECT period, item_id,
 """
 
 
-def _otb_ctes(snaps: str) -> str:
+def _otb_ctes(snaps: str, observed_only: bool = False) -> str:
     """On-the-books per snapshot: ``snaps`` rows (snap, as_of, p_from, p_to) -> ``_otb`` (snap, as_of, nights, revenue).
 
     A booking's state at a snapshot is its latest event observed before the end of day as_of; only bookings
-    whose dates ever overlapped a snapshot's period can count, so only their events are ranked.
+    whose dates ever overlapped a snapshot's period can count, so only their events are ranked. With
+    ``observed_only`` (pace, pickup) only bookings observed when made count (``_OBSERVED`` comes first).
     """
+    observed = "AND e.booking_id IN (SELECT booking_id FROM _observed WHERE observed)" if observed_only else ""
     return f"""
+{_OBSERVED + "," if observed_only else ""}
 _snaps AS ({snaps}),
 _candidates AS (
     SELECT DISTINCT e.booking_id
     FROM booking_events e JOIN (SELECT DISTINCT p_from, p_to FROM _snaps) p
       ON e.check_in <= p.p_to AND e.check_out > p.p_from
-    WHERE {_filters("e")}
+    WHERE {_filters("e")} {observed}
 ),
 _state AS (
     SELECT s.snap, s.as_of, s.p_from, s.p_to, e.booking_id, e.item_id, e.status, e.check_in, e.check_out,
@@ -328,6 +364,106 @@ _otb AS (
     GROUP BY s.snap, s.as_of
 )
 """
+
+
+# Left-censoring (module docstring): a booking is observed when made only if it was first seen after the first
+# read that covered its listing and its check-in night. ``_coverage_start`` is that read's time per booking: the
+# coverage range holding the check-in (ranges are disjoint per listing, so an ASOF join finds it), or, for a
+# listing whose first sighting precedes every recorded range (a store from before booking_coverage, or written
+# without a sync), that first sighting, taken to have covered every night.
+_OBSERVED = f"""
+_first_reads AS (SELECT item_id, min(observed_at) AS first_read FROM booking_coverage GROUP BY item_id),
+_first_sightings AS (SELECT item_id, min(observed_at) AS first_event FROM booking_events GROUP BY item_id),
+_first_seen AS (
+    SELECT e.booking_id, e.item_id, e.observed_at AS first_seen_at, e.status, e.check_in, e.check_out
+    FROM booking_events e
+    WHERE e.event = 'first_seen' AND {_filters("e")}
+),
+_observed AS (
+    SELECT f.*, coalesce(f.first_seen_at > least(
+               CASE WHEN f.check_in <= c.cover_to THEN c.observed_at END,
+               CASE WHEN r.first_read IS NULL OR s.first_event < r.first_read THEN s.first_event END), false)
+               AS observed
+    FROM _first_seen f
+    ASOF LEFT JOIN booking_coverage c ON c.item_id = f.item_id AND f.check_in >= c.cover_from
+    LEFT JOIN _first_reads r ON r.item_id = f.item_id
+    LEFT JOIN _first_sightings s ON s.item_id = f.item_id
+)
+"""
+
+# Since when history exists (the first read of a listing's bookings) and until when (the latest read), over the
+# listings in scope; dates of naive UTC times, as the store keeps them.
+_HISTORY_SQL = f"""
+WITH _starts AS (
+    SELECT min(c.observed_at) AS t FROM booking_coverage c WHERE {_filters("c")}
+    UNION ALL SELECT min(e.observed_at) FROM booking_events e WHERE {_filters("e")}
+),
+_ends AS (
+    SELECT max(c.observed_at) AS t FROM booking_coverage c WHERE {_filters("c")}
+    UNION ALL SELECT max(e.observed_at) FROM booking_events e WHERE {_filters("e")}
+    UNION ALL
+    SELECT max(CAST(json_extract_string(k.value, '$.read_at') AS TIMESTAMP)) FROM sync_cursors k
+    WHERE starts_with(k.key, 'bookings:') AND ($user_id IS NULL OR k.user_id = $user_id)
+      AND ($item_ids IS NULL OR list_contains(CAST($item_ids AS VARCHAR[]), substr(k.key, 10)))
+)
+SELECT (SELECT CAST(min(t) AS DATE) FROM _starts) AS since, (SELECT CAST(max(t) AS DATE) FROM _ends) AS until
+"""
+
+
+# The nights with history: those a sync read (booking_coverage) and those of any stored booking (a store from
+# before coverage was kept knows at least those): ranges first..last, both included.
+_KNOWN_NIGHTS = f"""
+SELECT c.cover_from AS first, c.cover_to AS last FROM booking_coverage c WHERE {_filters("c")}
+UNION ALL
+SELECT b.check_in, b.check_out - 1 FROM bookings b WHERE b.check_out > b.check_in AND {_filters("b")}
+"""
+
+
+def has_history(store: Store, date_from: DateLike, date_to: DateLike, *, item_ids: ItemIds = None,
+                user_id: int | None = None) -> bool:
+    """Whether any night date_from..date_to has history (a sync read it, or a stored booking covers it): what
+    a comparison with that period (last year's) needs before it is shown at all.
+
+    Example: ``has_history(store, "2025-06-01", "2025-06-30")``
+    """
+    first, last = _range(date_from, date_to)
+    sql = f"SELECT count(*) AS n FROM ({_KNOWN_NIGHTS}) r WHERE r.first <= $date_to AND r.last >= $date_from"
+    return bool(_run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
+                                  "user_id": user_id}).n[0])
+
+
+def history_span(store: Store, *, item_ids: ItemIds = None, user_id: int | None = None
+                 ) -> tuple[dt.date | None, dt.date | None]:
+    """(since, until): the first and the latest day a sync read the bookings of these listings; (None, None)
+    before any. Bookings made from ``since`` on can be observed when made (module docstring).
+
+    Example: ``history_span(store)  # -> (date(2026, 8, 3), date(2026, 12, 1))``
+    """
+    frame = _run(store, _HISTORY_SQL, {"item_ids": _item_list(item_ids), "user_id": user_id})
+    since, until = (None if pd.isna(v) else as_date(v) for v in frame.iloc[0])
+    return since, until
+
+
+def _with_history(frame: pd.DataFrame, history: tuple[dt.date | None, dt.date | None], bookings: Any
+                  ) -> pd.DataFrame:
+    """What a history-dependent frame rests on, in ``frame.attrs``: history_since, history_until, history_days
+    (between them; 0 before any sync) and bookings (the observed bookings counted)."""
+    since, until = history
+    frame.attrs.update(history_since=since, history_until=until,
+                       history_days=(until - since).days if since and until else 0,
+                       bookings=0 if bookings is None or pd.isna(bookings) else int(bookings))
+    return frame
+
+
+def _observed_in(store: Store, first: dt.date, last: dt.date, item_ids: ItemIds, user_id: int | None) -> int:
+    """Observed bookings with a night in first..last: what pace and pickup rest on."""
+    sql = f"""
+    WITH {_OBSERVED}
+    SELECT count(*) AS n FROM _observed o JOIN bookings b USING (booking_id)
+    WHERE o.observed AND b.check_in <= $date_to AND b.check_out > $date_from
+    """
+    return int(_run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
+                                 "user_id": user_id}).n[0])
 
 
 # -- inputs and running ---------------------------------------------------------------------------------------
@@ -453,8 +589,9 @@ def forward_occupancy(
     user_id: int | None = None,
     clock: Clock | None = None,
 ) -> pd.DataFrame:
-    """Adjusted occupancy and revenue of the next ``h`` nights from ``as_of`` (default today in Moscow by
-    ``clock``), per horizon.
+    """Adjusted occupancy and revenue of the next ``h`` nights, per horizon (7, 30, 60 by default).
+
+    Nights ``as_of`` (default today in Moscow by ``clock``) .. ``as_of + h - 1``.
 
     An item counts in a horizon if it is an active listing or has a booked night within that horizon.
 
@@ -507,22 +644,33 @@ def year_over_year(
     user_id: int | None = None,
     clock: Clock | None = None,
 ) -> pd.DataFrame:
-    """Month by month, ``year`` (default this one in Moscow) against the year before: occupancy, revenue, ADR,
-    RevPAR.
+    """Month by month, this year against the year before: occupancy, revenue, ADR, RevPAR.
 
-    Each month counts its own items (active listings and listings booked that month), as ``kpis(by="month")``.
+    ``year`` defaults to this one in Moscow. Each month counts its own items (active listings and listings booked
+    that month), as ``kpis(by="month")``. A month without history (no sync read its nights and no booking
+    has a night in it) is missing (NaN / NA), on either side: never a 0 % to compare with.
 
     Example: ``year_over_year(store, 2025)[["month", "occupancy", "ly_occupancy"]]``
     """
     year = avito_today(clock).year if year is None else _positive_int(year, "year", minimum=2)
     sql = f"""
     WITH {_FACTS}, {_kpi_ctes("month")},
-    _m AS ({_KPI_SELECT} FROM _totals)
-    SELECT m.period AS month, m.occupancy, m.revenue, m.adr, m.revpar, m.nights_booked,
+    _known AS (
+        SELECT DISTINCT CAST(date_trunc('month', CAST(m AS DATE)) AS DATE) AS period
+        FROM ({_KNOWN_NIGHTS}) r, range(CAST(date_trunc('month', greatest(r.first, CAST($date_from AS DATE))) AS DATE),
+                   least(r.last, CAST($date_to AS DATE)) + 1, INTERVAL 1 MONTH) AS t(m)
+        WHERE r.first <= $date_to AND r.last >= $date_from
+    ),
+    _m AS (
+        SELECT t.* FROM ({_KPI_SELECT} FROM _totals) t SEMI JOIN _known k ON k.period = t.period
+    ),
+    _months AS (SELECT DISTINCT period FROM _periods WHERE period >= $this_year)
+    SELECT p.period AS month, m.occupancy, m.revenue, m.adr, m.revpar, m.nights_booked,
            ly.occupancy AS ly_occupancy, ly.revenue AS ly_revenue, ly.adr AS ly_adr, ly.revpar AS ly_revpar,
            ly.nights_booked AS ly_nights_booked
-    FROM _m m JOIN _m ly ON ly.period = CAST(m.period - INTERVAL 1 YEAR AS DATE)
-    WHERE m.period >= $this_year
+    FROM _months p
+    LEFT JOIN _m m ON m.period = p.period
+    LEFT JOIN _m ly ON ly.period = CAST(p.period - INTERVAL 1 YEAR AS DATE)
     ORDER BY month
     """
     params = {
@@ -578,7 +726,9 @@ def pace(
 ) -> pd.DataFrame:
     """The on-the-books curve of a period for each day as_of - days_back .. as_of, against last year's.
 
-    ``ly_*``: the same period a year earlier, as known on ``ly_as_of`` (a year before ``as_of``).
+    ``ly_*``: the same period a year earlier, as known on ``ly_as_of`` (a year before ``as_of``). Only bookings
+    observed when made count; a day before history began is NA. ``attrs``: history_since, history_until,
+    history_days, bookings (observed bookings with a night in the period).
 
     Example: ``pace(store, "2025-08-01", "2025-08-31", as_of="2025-07-01", days_back=60)``
     """
@@ -592,17 +742,22 @@ def pace(
     SELECT 'ly', CAST(CAST(d AS DATE) - INTERVAL 1 YEAR AS DATE), CAST($ly_from AS DATE), CAST($ly_to AS DATE)
     FROM range(CAST($start AS DATE), CAST($as_of AS DATE) + 1, INTERVAL 1 DAY) AS t(d)
     """
+    # A day before history began is unknown (NULL), not a zero on the books.
     sql = f"""
-    WITH {_otb_ctes(snaps)}
+    WITH {_otb_ctes(snaps, observed_only=True)}
     SELECT n.as_of, CAST(date_diff('day', n.as_of, CAST($date_from AS DATE)) AS BIGINT) AS days_before,
-           CAST(n.nights_booked AS BIGINT) AS nights_booked, CAST(n.revenue AS DOUBLE) AS revenue,
-           ly.as_of AS ly_as_of, CAST(ly.nights_booked AS BIGINT) AS ly_nights_booked,
-           CAST(ly.revenue AS DOUBLE) AS ly_revenue
+           CAST(CASE WHEN n.as_of >= $since THEN n.nights_booked END AS BIGINT) AS nights_booked,
+           CAST(CASE WHEN n.as_of >= $since THEN n.revenue END AS DOUBLE) AS revenue,
+           ly.as_of AS ly_as_of, CAST(CASE WHEN ly.as_of >= $since THEN ly.nights_booked END AS BIGINT)
+               AS ly_nights_booked,
+           CAST(CASE WHEN ly.as_of >= $since THEN ly.revenue END AS DOUBLE) AS ly_revenue
     FROM _otb n JOIN _otb ly ON ly.snap = 'ly' AND ly.as_of = CAST(n.as_of - INTERVAL 1 YEAR AS DATE)
     WHERE n.snap = 'now'
     ORDER BY n.as_of
     """
+    history = history_span(store, item_ids=item_ids, user_id=user_id)
     params = {
+        "since": history[0],
         "date_from": first,
         "date_to": last,
         "ly_from": year_back(first),
@@ -612,7 +767,7 @@ def pace(
         "item_ids": _item_list(item_ids),
         "user_id": user_id,
     }
-    return _run(store, sql, params)
+    return _with_history(_run(store, sql, params), history, _observed_in(store, first, last, item_ids, user_id))
 
 
 def pickup(
@@ -628,6 +783,9 @@ def pickup(
 ) -> pd.DataFrame:
     """Nights and revenue a period gained on the books in the ``days`` up to ``as_of`` (net of cancellations).
 
+    Only bookings observed when made count; the row is NA when ``as_of - days`` is before history began.
+    ``attrs`` as :func:`pace`.
+
     Example: ``pickup(store, "2025-08-01", "2025-08-31")  # the last 7 days``
     """
     first, last = _range(date_from, date_to)
@@ -637,14 +795,18 @@ def pickup(
     SELECT snap, CAST(as_of AS DATE) AS as_of, CAST($date_from AS DATE) AS p_from, CAST($date_to AS DATE) AS p_to
     FROM (VALUES ('now', $as_of), ('then', $then)) AS t(snap, as_of)
     """
+    # Nothing is known to have been added over days before history began: then the row is NULL.
     sql = f"""
-    WITH {_otb_ctes(snaps)}
-    SELECT CAST(n.nights_booked - t.nights_booked AS BIGINT) AS nights_added,
-           CAST(n.revenue - t.revenue AS DOUBLE) AS revenue_added,
-           CAST(n.nights_booked AS BIGINT) AS nights_now, CAST(t.nights_booked AS BIGINT) AS nights_then
+    WITH {_otb_ctes(snaps, observed_only=True)}
+    SELECT CAST(CASE WHEN t.as_of >= $since THEN n.nights_booked - t.nights_booked END AS BIGINT) AS nights_added,
+           CAST(CASE WHEN t.as_of >= $since THEN n.revenue - t.revenue END AS DOUBLE) AS revenue_added,
+           CAST(CASE WHEN t.as_of >= $since THEN n.nights_booked END AS BIGINT) AS nights_now,
+           CAST(CASE WHEN t.as_of >= $since THEN t.nights_booked END AS BIGINT) AS nights_then
     FROM _otb n JOIN _otb t ON n.snap = 'now' AND t.snap = 'then'
     """
+    history = history_span(store, item_ids=item_ids, user_id=user_id)
     params = {
+        "since": history[0],
         "date_from": first,
         "date_to": last,
         "as_of": day,
@@ -652,7 +814,7 @@ def pickup(
         "item_ids": _item_list(item_ids),
         "user_id": user_id,
     }
-    return _run(store, sql, params)
+    return _with_history(_run(store, sql, params), history, _observed_in(store, first, last, item_ids, user_id))
 
 
 # -- booking windows and cancellations ------------------------------------------------------------------------
@@ -682,18 +844,56 @@ def lead_times(
 ) -> pd.DataFrame:
     """Days from a booking's first sighting to its check-in, per active booking with check_in in the range.
 
+    Only bookings observed when made: one already there when avito_kit first read its night says nothing about
+    when it was made. ``attrs``: history_since, history_until, history_days, bookings (the rows).
+
     Example: ``lead_times(store, "2025-01-01").lead_days.median()``
     """
     first, last = _open_range(date_from, date_to)
     sql = f"""
+    WITH {_OBSERVED}
     SELECT b.booking_id, b.item_id, CAST(b.first_seen_at AS DATE) AS first_seen, b.check_in,
            CAST(greatest(date_diff('day', CAST(b.first_seen_at AS DATE), b.check_in), 0) AS BIGINT) AS lead_days
-    FROM bookings b
+    FROM bookings b JOIN _observed o ON o.booking_id = b.booking_id AND o.observed
     WHERE {_CHECK_IN_RANGE} AND {_filters("b")}
     ORDER BY b.check_in, b.booking_id
     """
     df = _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids), "user_id": user_id})
-    return _nullable_ids(df, "booking_id")
+    return _with_history(_nullable_ids(df, "booking_id"), history_span(store, item_ids=item_ids, user_id=user_id),
+                         len(df))
+
+
+# Lead-time buckets in days, both ends included (None: no upper end); the report's histogram uses the same.
+LEAD_TIME_BUCKETS: tuple[tuple[int, int | None], ...] = (
+    (0, 1), (2, 7), (8, 14), (15, 30), (31, 60), (61, 90), (91, None),
+)
+
+
+def lead_time(
+    store: Store,
+    date_from: DateLike | None = None,
+    date_to: DateLike | None = None,
+    *,
+    item_ids: ItemIds = None,
+    user_id: int | None = None,
+) -> pd.DataFrame:
+    """Observed bookings per lead-time bucket (days from first sighting to check-in), check_in in the range.
+
+    Columns: bucket ("0-1", ..., "91+"), min_days, max_days (NA for the last), bookings, share (of the bookings
+    counted; NaN when none). attrs as :func:`lead_times`.
+
+    Example: ``lead_time(store, "2026-01-01", "2026-12-31").set_index("bucket").bookings``
+    """
+    leads = lead_times(store, date_from, date_to, item_ids=item_ids, user_id=user_id)
+    days = leads["lead_days"].astype("int64")
+    rows = []
+    for low, high in LEAD_TIME_BUCKETS:
+        n = int(((days >= low) & (days <= high) if high is not None else days >= low).sum())
+        rows.append({"bucket": f"{low}-{high}" if high is not None else f"{low}+", "min_days": low,
+                     "max_days": high, "bookings": n, "share": n / len(days) if len(days) else math.nan})
+    frame = pd.DataFrame(rows).astype({"max_days": "Int64"})
+    frame.attrs.update(leads.attrs)
+    return frame
 
 
 def length_of_stay(
@@ -720,6 +920,7 @@ def length_of_stay(
 
 
 _CANCELLATION_DAYS = f"""
+{_OBSERVED},
 _days AS (
     SELECT CAST(d AS DATE) AS observed
     FROM range(CAST($date_from AS DATE), CAST($date_to AS DATE) + 1, INTERVAL 1 DAY) AS t(d)
@@ -728,16 +929,18 @@ _per_day AS (
     SELECT CAST(e.observed_at AS DATE) AS observed,
            count(*) FILTER (WHERE {{cancel}}) AS cancellations,
            sum(CAST(coalesce(e.previous_base_price, e.base_price) AS DOUBLE)) FILTER (WHERE {{cancel}}) AS lost_revenue,
-           count(DISTINCT e.booking_id) FILTER (WHERE e.event = 'first_seen' AND e.status IN ('active', 'pending'))
-               AS bookings_seen
-    FROM booking_events e
+           count(DISTINCT e.booking_id) FILTER (WHERE e.event = 'first_seen' AND e.status IN ('active', 'pending')
+                                                AND o.observed) AS bookings_seen,
+           count(*) FILTER (WHERE {{cancel}} AND o.observed) AS observed_cancellations
+    FROM booking_events e LEFT JOIN _observed o ON o.booking_id = e.booking_id
     WHERE e.observed_at >= CAST($date_from AS DATE) AND e.observed_at < CAST($date_to AS DATE) + 1
       AND {_filters("e")}
     GROUP BY ALL
 ),
 _cancel_days AS (
     SELECT d.observed, coalesce(p.cancellations, 0) AS cancellations, coalesce(p.lost_revenue, 0.0) AS lost_revenue,
-           coalesce(p.bookings_seen, 0) AS bookings_seen
+           coalesce(p.bookings_seen, 0) AS bookings_seen,
+           coalesce(p.observed_cancellations, 0) AS observed_cancellations
     FROM _days d LEFT JOIN _per_day p ON p.observed = d.observed
 )
 """.replace(
@@ -749,7 +952,7 @@ _cancel_days AS (
 def cancellations(
     store: Store, date_from: DateLike, date_to: DateLike, *, item_ids: ItemIds = None, user_id: int | None = None
 ) -> pd.DataFrame:
-    """Cancellations observed per day, their lost revenue, bookings first seen that day, and the rate.
+    """Cancellations observed per day, their lost revenue, new bookings observed that day, and the rate.
 
     Example: ``cancellations(store, "2025-06-01", "2025-06-30").set_index("observed").cancellations``
     """
@@ -757,17 +960,20 @@ def cancellations(
     sql = f"""
     WITH {_CANCELLATION_DAYS}
     SELECT observed, CAST(cancellations AS BIGINT) AS cancellations, CAST(lost_revenue AS DOUBLE) AS lost_revenue,
-           CAST(bookings_seen AS BIGINT) AS bookings_seen, cancellations / nullif(bookings_seen, 0) AS cancellation_rate
+           CAST(bookings_seen AS BIGINT) AS bookings_seen,
+           CAST(observed_cancellations AS BIGINT) AS observed_cancellations,
+           observed_cancellations / nullif(bookings_seen, 0) AS cancellation_rate
     FROM _cancel_days ORDER BY observed
     """
-    return _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
-                             "user_id": user_id})
+    frame = _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
+                              "user_id": user_id})
+    return _with_history(frame, history_span(store, item_ids=item_ids, user_id=user_id), frame.bookings_seen.sum())
 
 
 def cancellation_summary(
     store: Store, date_from: DateLike, date_to: DateLike, *, item_ids: ItemIds = None, user_id: int | None = None
 ) -> pd.DataFrame:
-    """One row: cancellations observed in the range, lost revenue, bookings first seen, and their ratio.
+    """One row: cancellations observed in the range, lost revenue, new bookings observed, and the rate.
 
     Example: ``cancellation_summary(store, "2025-01-01", "2025-12-31").cancellation_rate[0]``
     """
@@ -776,11 +982,13 @@ def cancellation_summary(
     WITH {_CANCELLATION_DAYS}
     SELECT CAST(sum(cancellations) AS BIGINT) AS cancellations, CAST(sum(lost_revenue) AS DOUBLE) AS lost_revenue,
            CAST(sum(bookings_seen) AS BIGINT) AS bookings_seen,
-           sum(cancellations) / nullif(sum(bookings_seen), 0) AS cancellation_rate
+           CAST(sum(observed_cancellations) AS BIGINT) AS observed_cancellations,
+           sum(observed_cancellations) / nullif(sum(bookings_seen), 0) AS cancellation_rate
     FROM _cancel_days
     """
-    return _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
-                             "user_id": user_id})
+    frame = _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
+                              "user_id": user_id})
+    return _with_history(frame, history_span(store, item_ids=item_ids, user_id=user_id), frame.bookings_seen[0])
 
 
 # -- calendar shape -----------------------------------------------------------------------------------------
@@ -915,7 +1123,8 @@ def listing_funnel(
     """
     first, last = _range(date_from, date_to)
     sql = f"""
-    WITH _stats AS (
+    WITH {_OBSERVED},
+    _stats AS (
         SELECT CAST(date_trunc('week', s.date) AS DATE) AS week_start, s.item_id,
                sum(s.uniq_views) AS views, sum(s.uniq_contacts) AS contacts, sum(s.uniq_favorites) AS favorites
         FROM item_stats s
@@ -925,7 +1134,7 @@ def listing_funnel(
     _new AS (
         SELECT CAST(date_trunc('week', e.observed_at) AS DATE) AS week_start, e.item_id,
                count(DISTINCT e.booking_id) AS bookings
-        FROM booking_events e
+        FROM booking_events e JOIN _observed o ON o.booking_id = e.booking_id AND o.observed
         WHERE e.event = 'first_seen' AND e.status IN ('active', 'pending')
           AND e.observed_at >= CAST($date_from AS DATE) AND e.observed_at < CAST($date_to AS DATE) + 1
           AND {_filters("e")}
@@ -938,8 +1147,9 @@ def listing_funnel(
     LEFT JOIN items i USING (item_id)
     ORDER BY week_start, item_id
     """
-    return _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
-                             "user_id": user_id})
+    frame = _run(store, sql, {"date_from": first, "date_to": last, "item_ids": _item_list(item_ids),
+                              "user_id": user_id})
+    return _with_history(frame, history_span(store, item_ids=item_ids, user_id=user_id), frame.bookings.sum())
 
 
 # A guest waits for an answer from their first message after the host's last answer. Avito's own 'system'
@@ -1085,6 +1295,87 @@ def guest_booking(store: Store, item_id: Any, guest_name: str | None, today: dt.
             continue
         return {**booking, "check_in": as_date(booking["check_in"]), "check_out": as_date(booking["check_out"])}
     return None
+
+
+# -- the catalog: host-facing names, for ``avito-kit metric`` ---------------------------------------------------
+
+# How a metric takes ``--from/--to``: "range" both required (nights, or days observed); "check_in" both optional,
+# stays filtered by check-in date; "as_of" only ``--from``, the first night (default today); "year" the year of
+# ``--to`` (or ``--from``; default this one); "none" no dates.
+METRIC_DATES = ("range", "check_in", "as_of", "year", "none")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One host-facing metric: its function and which options of ``avito-kit metric`` apply."""
+
+    name: str
+    function: Callable[..., pd.DataFrame]
+    dates: str
+    by: tuple[str, ...] = ()  # the values ``--by`` accepts; () when it does not apply
+
+    @property
+    def summary(self) -> str:
+        """The first line of the function's docstring."""
+        return (self.function.__doc__ or "").strip().splitlines()[0]
+
+    def options(self) -> tuple[str, ...]:
+        """The ``avito-kit metric`` options that apply, e.g. ("--from", "--to", "--by")."""
+        dates = {"range": ("--from", "--to"), "check_in": ("--from", "--to"), "as_of": ("--from",),
+                 "year": ("--from", "--to")}.get(self.dates, ())
+        return dates + (("--by",) if self.by else ())
+
+    def compute(self, store: Store, date_from: DateLike | None = None, date_to: DateLike | None = None,
+                by: str | None = None) -> pd.DataFrame:
+        """Run the metric with the options given; an option that does not apply, a missing date or a bad value
+        raises ``ValueError`` (one line)."""
+        given = {"--from": date_from, "--to": date_to, "--by": by}
+        extra = [name for name, value in given.items() if value is not None and name not in self.options()]
+        if extra:
+            usable = ", ".join(self.options()) or "no options"
+            raise ValueError(f"metric {self.name} takes {usable}, not {', '.join(extra)}")
+        kwargs = {"by": by} if by is not None else {}
+        if by is not None and by not in self.by:
+            raise ValueError(f"--by must be one of {', '.join(self.by)} for {self.name}, got {by!r}")
+        if self.dates == "range":
+            if date_from is None or date_to is None:
+                raise ValueError(f"metric {self.name} needs --from and --to (YYYY-MM-DD)")
+            check_range(date_from, date_to, ("--from", "--to"), allow_equal=True)
+            return self.function(store, date_from, date_to, **kwargs)
+        if self.dates == "check_in":
+            first = None if date_from is None else parse_date(date_from, "--from")
+            last = None if date_to is None else parse_date(date_to, "--to")
+            if first and last:
+                check_range(first, last, ("--from", "--to"), allow_equal=True)
+            return self.function(store, first, last)
+        if self.dates == "as_of":
+            return self.function(store, None if date_from is None else parse_date(date_from, "--from"))
+        if self.dates == "year":
+            day = date_to if date_to is not None else date_from
+            return self.function(store, None if day is None else parse_date(day, "--to" if date_to else "--from").year)
+        return self.function(store)
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("kpis", kpis, "range", by=("item", "total")),
+    Metric("forward_occupancy", forward_occupancy, "as_of"),
+    Metric("year_over_year", year_over_year, "year"),
+    Metric("pace", pace, "range"),
+    Metric("pickup", pickup, "range"),
+    Metric("lead_time", lead_time, "check_in"),
+    Metric("lead_times", lead_times, "check_in"),
+    Metric("length_of_stay", length_of_stay, "check_in"),
+    Metric("cancellations", cancellations, "range"),
+    Metric("cancellation_summary", cancellation_summary, "range"),
+    Metric("gap_nights", gap_nights, "range"),
+    Metric("weekday_split", weekday_split, "range"),
+    Metric("weekday_heatmap", weekday_heatmap, "range"),
+    Metric("funnel", listing_funnel, "range"),
+    Metric("grid", grid, "range"),
+    Metric("messaging", messaging, "none"),
+    Metric("messaging_summary", messaging_summary, "none"),
+    Metric("inbox", inbox, "none"),
+)}
 
 
 # -- listed prices (what avito_kit pushed) against what was sold ------------------------------------------------

@@ -9,8 +9,10 @@
 What the file holds: a header (account, period, data as of, generated at); KPI cards for the period, each
 against the previous period of equal length and the same dates a year earlier; forward occupancy for 7, 30
 and 60 nights; what needs attention (guests waiting, gap nights, cancellations); the grid of the next 60
-nights; a table per listing; month by month against last year; ADR and RevPAR; the pace of next month; lead
-time; length of stay; weekdays; the listing funnel; response times; and the definitions (METRICS.md).
+nights (over 40 listings: the 40 that need attention first and one row for the rest); a table per listing
+(sorts by a click on a header, 25 rows a page); month by month against last year; ADR and RevPAR; the pace
+of next month; lead time; length of stay; weekdays; the listing funnel; response times; and the definitions
+(METRICS.md). ``write_report(..., notice="...")`` adds a highlighted line at the top (the demo's note).
 
 ``export_png(fig, path)`` renders one figure through kaleido 1.x, which drives a Chrome or Chromium.
 """
@@ -21,6 +23,7 @@ import datetime as dt
 import html
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,13 +53,14 @@ from .format import (
 from .store import Store
 
 __all__ = ["DEFAULT_REPORT_PATH", "REPORT_CHARTS", "ReportData", "collect", "export_png", "find_browser",
-           "render_html", "write_report"]
+           "render_html", "report_figures", "write_report"]
 
 DEFAULT_REPORT_PATH = Path("reports") / "avito_report.html"
 PERIOD_DAYS = 30  # the default period: the last 30 nights up to today
 GRID_DAYS = 60  # the grid shows today .. today + 59
 WEEKDAY_WEEKS = 13  # the weekday heatmap: the last 13 ISO weeks up to date_to
 MIN_STAY = 2  # gap nights: free runs shorter than this between two stays
+TABLE_PAGE = 25  # rows a page of the per-listing table shows
 
 # The charts of the report, in page order (the browser test counts them).
 REPORT_CHARTS = ("grid", "yoy", "adr_revpar", "pace", "lead_time", "length_of_stay", "weekdays", "funnel",
@@ -101,6 +105,7 @@ class ReportData:
     titles: dict[int, str] = field(default_factory=dict)
     data_as_of: dt.datetime | None = None
     history_from: dt.date | None = None  # the first night any sync asked Avito for: no data before it
+    known_periods: set[str] = field(default_factory=set)  # of "previous" and "last_year": those with any history
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now().astimezone())
     kpis: pd.DataFrame | None = None  # total rows: this period, the previous one, the same dates a year earlier
     kpis_previous: pd.DataFrame | None = None
@@ -122,6 +127,7 @@ class ReportData:
     messaging: pd.DataFrame | None = None
     messaging_summary: pd.DataFrame | None = None
     cancellations: pd.DataFrame | None = None
+    notice: str | None = None  # a line shown at the top of the page (e.g. the demo's "history is simulated")
 
     @property
     def days(self) -> int:
@@ -156,6 +162,9 @@ def collect(store: Store, date_from: dt.date, date_to: dt.date, today: dt.date) 
     data.kpis = metrics.kpis(store, date_from, date_to, by="total")
     data.kpis_previous = metrics.kpis(store, *data.previous, by="total")
     data.kpis_last_year = metrics.kpis(store, *data.last_year, by="total")
+    # A comparison with a period no sync read and no booking covers would be against zeros, not history.
+    data.known_periods = {name for name in ("previous", "last_year")
+                          if metrics.has_history(store, *getattr(data, name))}
     data.kpis_by_item = metrics.kpis(store, date_from, date_to, by="item")
     data.forward = metrics.forward_occupancy(store, as_of=today, horizons=(7, 30, 60))
 
@@ -190,12 +199,14 @@ def write_report(
     date_from: str | dt.date | None = None,
     date_to: str | dt.date | None = None,
     today: str | dt.date | None = None,
+    notice: str | None = None,
 ) -> Path:
     """Write the report for nights ``date_from`` .. ``date_to`` (default the 30 nights up to ``today``) to one
     self-contained HTML file (default ``reports/avito_report.html``; folders created; written atomically).
 
     Forward-looking parts (forward occupancy, the grid of the next 60 nights, next month's pace) start at
-    ``today`` (default today in Moscow, Avito's day: ``dates.avito_today()``). Returns the path written.
+    ``today`` (default today in Moscow, Avito's day: ``dates.avito_today()``). ``notice``, when given, is shown
+    at the top of the page in a highlighted box (plain text). Returns the path written.
 
     >>> write_report(Store(), date_from="2026-06-01", date_to="2026-06-30")
     PosixPath('reports/avito_report.html')
@@ -205,7 +216,9 @@ def write_report(
     first = last - dt.timedelta(days=PERIOD_DAYS - 1) if date_from is None else parse_date(date_from, "date_from")
     if last < first:
         raise ValueError(f"date_to {last} must be on or after date_from {first}")
-    page = render_html(collect(store, first, last, day))
+    data = collect(store, first, last, day)
+    data.notice = notice
+    page = render_html(data)
     path = Path(out_path) if out_path is not None else DEFAULT_REPORT_PATH
     write_atomically(path, page.encode("utf-8"))
     return path
@@ -231,7 +244,7 @@ def report_figures(data: ReportData) -> dict[str, go.Figure]:
             yoy.loc[month < start, this] = float("nan")
             yoy.loc[month - pd.DateOffset(years=1) < start, ["ly_" + c for c in this]] = float("nan")
     figures = {
-        "grid": charts.occupancy_grid(data.grid),
+        "grid": charts.attention_grid(data.grid, min_stay=MIN_STAY),
         "yoy": charts.monthly_occupancy_revenue(yoy),
         "adr_revpar": charts.adr_revpar_trend(monthly),
         "pace": charts.pace_curve(data.pace),
@@ -269,6 +282,7 @@ def render_html(data: ReportData) -> str:
   </div>
 </header>
 <main class="wrap">
+  {_notice(data)}
   {_no_data_banner(data)}
   <section>
     <h2>Итоги периода</h2>
@@ -284,6 +298,7 @@ def render_html(data: ReportData) -> str:
   </section>
   <section class="card-block">
     {plots['grid']}
+    {_grid_note(data)}
     {_gaps_table(data)}
   </section>
   <section class="card-block">
@@ -327,6 +342,7 @@ def render_html(data: ReportData) -> str:
 </head>
 <body>
 {body}
+<script>{_TABLE_JS}</script>
 </body>
 </html>
 """
@@ -336,7 +352,31 @@ def _plot_div(fig: go.Figure, name: str) -> str:
     height = fig.layout.height or 420
     div = pio.to_html(fig, include_plotlyjs=False, full_html=False, config=PLOT_CONFIG, default_width="100%",
                       default_height=f"{height}px", div_id=f"chart-{name}", validate=True)
+    # plotly writes Cyrillic as \uXXXX (6 bytes a letter); the page is UTF-8, so the letters go in as they are.
+    div = _ESCAPED_TEXT.sub(lambda m: m.group(1) + chr(int(m.group(2), 16)), div)
     return f'<div class="chart" data-chart="{name}">{div}</div>'
+
+
+# Cyrillic, NBSP, dashes and the ruble sign: never markup, so safe unescaped inside the plot's <script>.
+_ESCAPED_TEXT = re.compile(r"(?<!\\)((?:\\\\)*)\\u(04[0-9a-fA-F]{2}|00a0|2013|2014|20bd|00ab|00bb)")
+
+
+def _grid_note(data: ReportData) -> str:
+    listings = 0 if data.grid is None or not len(data.grid) else data.grid["item_id"].nunique()
+    if listings <= charts.ATTENTION_ROWS:
+        return ""
+    return (f'<p class="small">Показаны {charts.ATTENTION_ROWS} из {listings} объявлений, которым нужно внимание: '
+            f"больше всего свободных ночей в ближайшие {charts.SOON_NIGHTS} ночей и ночей в окнах короче {MIN_STAY} "
+            "ночей. "
+            "Нижняя строка — остальные объявления вместе: доля занятых ночей из доступных. Всю шахматку "
+            "по страницам покажет блокнот: <code>charts.occupancy_grid(metrics.grid(store, первая, последняя), "
+            "page=1)</code>; цифры по каждому объявлению — в таблице ниже.</p>")
+
+
+def _notice(data: ReportData) -> str:
+    if not data.notice:
+        return ""
+    return f'<div class="note warn banner notice"><b>{_e(data.notice)}</b></div>'
 
 
 def _total(df: pd.DataFrame | None) -> dict[str, Any]:
@@ -363,10 +403,10 @@ def _kpi_cards(data: ReportData) -> str:
     out = []
     for label, value, definition, key, kind in cards:
         deltas = "".join(
-            _delta(now.get(key), base.get(key), kind, against) if _covered(data, start) else
+            _delta(now.get(key), base.get(key), kind, against) if _covered(data, period) else
             f'<div class="delta flat"><span class="arrow">·</span> нет истории <span>{against}</span></div>'
-            for base, against, start in ((prev, "к пред. периоду", data.previous[0]),
-                                         (ly, f"к {data.last_year[0].year} году", data.last_year[0])))
+            for base, against, period in ((prev, "к пред. периоду", "previous"),
+                                          (ly, f"к {data.last_year[0].year} году", "last_year")))
         out.append(f"""<div class="kpi" data-kpi="{key}">
   <div class="kpi-label">{label}</div>
   <div class="kpi-value">{_e(value)}</div>
@@ -440,14 +480,17 @@ def _gaps_table(data: ReportData) -> str:
     if gaps is None or not len(gaps):
         return ""
     rows = "".join(
-        f"<tr><td>{_e(r['title'])}</td><td>{format_date(r['gap_start'])}</td>"
-        f"<td>{format_date(pd.Timestamp(r['gap_end']) - pd.Timedelta(days=1))}</td>"
+        f"<tr><td>{_e(r['title'])}</td><td data-v='{pd.Timestamp(r['gap_start']).value}'>"
+        f"{format_date(r['gap_start'])}</td><td data-v='{pd.Timestamp(r['gap_end']).value}'>"
+        f"{format_date(pd.Timestamp(r['gap_end']) - pd.Timedelta(days=1))}</td>"
         f"<td class='num'>{int(r['nights'])}</td></tr>"
         for _, r in gaps.sort_values("gap_start").iterrows()
     )
     return f"""<details class="gaps"><summary>Окна между бронями короче {MIN_STAY} ночей: {len(gaps)}
   — откройте даты для брони на одну ночь или снизьте минимальный срок</summary>
-<table><thead><tr><th>Объявление</th><th>Первая ночь</th><th>Последняя ночь</th><th class="num">Ночей</th></tr></thead>
+<table class="sortable" data-page-size="{TABLE_PAGE}"><thead><tr><th data-sort="text">Объявление</th>
+<th data-sort="num">Первая ночь</th><th data-sort="num">Последняя ночь</th><th class="num" data-sort="num">Ночей</th>
+</tr></thead>
 <tbody>{rows}</tbody></table></details>"""
 
 
@@ -465,25 +508,34 @@ def _listing_table(data: ReportData) -> str:
         rev = _float(r.get("revenue")) or 0.0
         occ_bar = 0 if occ is None else max(0.0, min(occ, 1.0)) * 100
         rev_bar = rev / top * 100 if top else 0
+        # data-v: the number a click on the column's header sorts by (the shown text is formatted)
         return (f'<tr class="{cls}"><td>{_e(name)}</td>'
-                f'<td class="num"><div class="cellbar"><div style="width:{occ_bar:.0f}%"></div></div>'
-                f'{format_pct(occ)}</td>'
-                f'<td class="num"><div class="cellbar rev"><div style="width:{rev_bar:.0f}%"></div></div>'
-                f'{format_rub(r.get("revenue"))}</td>'
-                f'<td class="num">{format_rub(r.get("adr"))}</td><td class="num">{format_rub(r.get("revpar"))}</td>'
-                f'<td class="num">{format_int(r.get("nights_booked"))} / {format_int(r.get("nights_available"))}</td>'
-                f'<td class="num">{format_int(r.get("stays"))}</td>'
-                f'<td class="num">{format_decimal(r.get("alos"), unit="ноч.")}</td>'
-                "</tr>")
+                f'<td class="num" data-v="{_sort_value(occ)}"><div class="cellbar">'
+                f'<div style="width:{occ_bar:.0f}%"></div></div>{format_pct(occ)}</td>'
+                f'<td class="num" data-v="{_sort_value(rev)}"><div class="cellbar rev">'
+                f'<div style="width:{rev_bar:.0f}%"></div></div>{format_rub(r.get("revenue"))}</td>'
+                f'<td class="num" data-v="{_sort_value(r.get("adr"))}">{format_rub(r.get("adr"))}</td>'
+                f'<td class="num" data-v="{_sort_value(r.get("revpar"))}">{format_rub(r.get("revpar"))}</td>'
+                f'<td class="num" data-v="{_sort_value(r.get("nights_booked"))}">'
+                f'{format_int(r.get("nights_booked"))} / {format_int(r.get("nights_available"))}</td>'
+                f'<td class="num" data-v="{_sort_value(r.get("stays"))}">{format_int(r.get("stays"))}</td>'
+                f'<td class="num" data-v="{_sort_value(r.get("alos"))}">{format_decimal(r.get("alos"), unit="ноч.")}'
+                "</td></tr>")
 
     body = "".join(row(r, titles.get(int(r["item_id"]), f"Объявление {int(r['item_id'])}"))
                    for r in rows.to_dict("records"))
     foot = row(total, "Итого", "total") if total else ""
-    return f"""<div class="table-wrap"><table class="listings">
-<thead><tr><th>Объявление</th><th class="num">Загрузка</th><th class="num">Выручка</th><th class="num">ADR</th>
-<th class="num">RevPAR</th><th class="num">Ночей занято / доступно</th><th class="num">Заезды</th>
-<th class="num">ALOS</th></tr></thead>
+    heads = "".join(f'<th class="num" data-sort="num">{h}</th>' for h in (
+        "Загрузка", "Выручка", "ADR", "RevPAR", "Ночей занято / доступно", "Заезды", "ALOS"))
+    return f"""<p class="small">Щелчок по заголовку столбца сортирует таблицу (ещё один — в обратном порядке).</p>
+<div class="table-wrap"><table class="listings sortable" data-page-size="{TABLE_PAGE}">
+<thead><tr><th data-sort="text">Объявление</th>{heads}</tr></thead>
 <tbody>{body}</tbody><tfoot>{foot}</tfoot></table></div>"""
+
+
+def _sort_value(value: Any) -> str:
+    number = _float(value)
+    return "" if number is None or number != number else repr(round(number, 6))
 
 
 def _weekday_split(data: ReportData) -> str:
@@ -511,8 +563,11 @@ def _history_note(data: ReportData) -> str:
             "синхронизация; старше Avito не отдаёт): месяцы раньше неё не показаны.</p>")
 
 
-def _covered(data: ReportData, first_night: dt.date) -> bool:
-    return data.history_from is None or first_night >= data.history_from
+def _covered(data: ReportData, period: str) -> bool:
+    """Whether the report compares with ``period`` ("previous" or "last_year"): some history of it is stored, and
+    no sync window started after its first night."""
+    first_night = getattr(data, period)[0]
+    return period in data.known_periods and (data.history_from is None or first_night >= data.history_from)
 
 
 def _synced_from(counts: pd.Series) -> dt.date | None:
@@ -619,6 +674,61 @@ def export_png(fig: go.Figure, path: str | os.PathLike[str], width: int = 1200, 
     return out
 
 
+# Sorting (click a header; again to reverse) and paging of every table.sortable; rows stay in the page's HTML,
+# only shown or hidden, so the page works the same without scripts (all rows shown).
+_TABLE_JS = """
+document.querySelectorAll('table.sortable').forEach(function (table) {
+  var body = table.tBodies[0], size = +table.dataset.pageSize || 25, page = 0, pager = null;
+  var rows = Array.prototype.slice.call(body.rows);
+  function pages() { return Math.max(1, Math.ceil(rows.length / size)); }
+  function show() {
+    rows.forEach(function (row, i) { row.style.display = Math.floor(i / size) === page ? '' : 'none'; });
+    if (!pager) return;
+    var first = page * size + 1, last = Math.min(rows.length, (page + 1) * size);
+    pager.querySelector('.where').textContent = 'Строки ' + first + '–' + last + ' из ' + rows.length +
+      ' · страница ' + (page + 1) + ' из ' + pages();
+    pager.querySelector('.prev').disabled = page === 0;
+    pager.querySelector('.next').disabled = page >= pages() - 1;
+  }
+  if (rows.length > size) {
+    pager = document.createElement('div');
+    pager.className = 'pager';
+    pager.innerHTML = '<button type="button" class="prev">‹ Назад</button><span class="where"></span>' +
+      '<button type="button" class="next">Вперёд ›</button>';
+    pager.querySelector('.prev').onclick = function () { page = Math.max(0, page - 1); show(); };
+    pager.querySelector('.next').onclick = function () { page = Math.min(pages() - 1, page + 1); show(); };
+    (table.closest('.table-wrap') || table).insertAdjacentElement('afterend', pager);
+  }
+  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
+    if (!th.dataset.sort) return;
+    th.classList.add('sorts');
+    th.title = 'Сортировать';
+    th.onclick = function () {
+      var down = th.getAttribute('aria-sort') !== 'descending';
+      Array.prototype.forEach.call(th.parentNode.cells, function (c) { c.removeAttribute('aria-sort'); });
+      th.setAttribute('aria-sort', down ? 'descending' : 'ascending');
+      function key(row) {
+        var cell = row.cells[col];
+        if (th.dataset.sort === 'text') return cell.textContent.trim().toLowerCase();
+        var v = cell.dataset.v;
+        return v === undefined || v === '' ? null : +v;
+      }
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (x === y) return 0;
+        if (x === null) return 1;  // empty cells last either way
+        if (y === null) return -1;
+        return (x < y ? -1 : 1) * (down ? -1 : 1);
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+      page = 0;
+      show();
+    };
+  });
+  show();
+});
+"""
+
 _CSS = """
 :root { --ink:#1F2933; --muted:#616E7C; --line:#E4E7EB; --bg:#F5F7FA; --blue:#1E88E5; --green:#1E8E5A;
         --red:#D64545; --navy:#0B2540; }
@@ -679,4 +789,14 @@ details.gaps table { margin-top: 8px; max-width: 760px; }
 .defs dl { display:grid; grid-template-columns: 180px 1fr; gap: 6px 16px; margin: 12px 0 0; font-size: 13px; }
 .defs dt { font-weight: 600; } .defs dd { margin: 0; color: #3E4C59; }
 .foot { color: var(--muted); font-size: 12px; padding-bottom: 30px; }
+th.sorts { cursor: pointer; user-select: none; }
+th.sorts:hover { color: var(--ink); }
+th.sorts::after { content: ' ↕'; opacity: .35; }
+th[aria-sort=descending]::after { content: ' ▼'; opacity: .8; }
+th[aria-sort=ascending]::after { content: ' ▲'; opacity: .8; }
+.pager { display:flex; align-items:center; gap: 12px; margin: 10px 4px 0; color: var(--muted); font-size: 13px; }
+.pager button { border:1px solid var(--line); background:#fff; border-radius: 6px; padding: 4px 10px;
+                cursor: pointer; color: var(--ink); font: inherit; }
+.pager button:disabled { opacity: .4; cursor: default; }
+.notice { border-left-color: #F08C2E; }
 """

@@ -17,6 +17,9 @@ Tables (every row carries the Avito account ``user_id``, so several accounts sha
     base_params      every postBaseParams push (only the fields sent; NULL = not sent), never updated
     sync_runs        one row per ``avito-kit sync`` run: running | ok | failed, counts JSON, error
     sync_cursors     (user_id, key) -> JSON value, for incremental sync
+    booking_coverage the nights of each listing whose bookings a sync has read, each range with the time it
+                     was first read (disjoint per listing): what tells a booking made under watch from one
+                     already there when avito_kit first looked (metrics' left-censoring rule)
     schema_version   the migrations applied
 
 Only ``avito_kit.store`` uses this module: it runs :func:`migrate` when it opens a file.
@@ -175,6 +178,20 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     ),
     (
         3,
+        """
+        CREATE TABLE IF NOT EXISTS booking_coverage (
+            user_id BIGINT NOT NULL,
+            item_id BIGINT NOT NULL,
+            cover_from DATE NOT NULL,
+            cover_to DATE NOT NULL,
+            observed_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (item_id, cover_from),
+            CHECK (cover_to >= cover_from)
+        );
+        """,
+    ),
+    (
+        4,
         # Avito never reads prices or base parameters back (REAL-WORLD.md): these pushes are the only record.
         """
         CREATE SEQUENCE IF NOT EXISTS price_row_seq;
@@ -226,6 +243,7 @@ TABLES = (
     "audit_log",
     "sync_runs",
     "sync_cursors",
+    "booking_coverage",
 )
 
 

@@ -39,9 +39,10 @@ def open_client(*, base_url: str | None = None, sandbox: Sandbox | None = None, 
     transport = sandbox.transport()
     # A sandbox token is cached in a folder of its own: it must never displace a real account's token.
     cache_dir = tempfile.mkdtemp(prefix="avito_kit_sandbox_")
-    sleep = {"sleep": client_options["sleep"]} if "sleep" in client_options else {}  # token retries wait alike
+    # Token retries wait alike, and a token expires on the same clock as the sandbox's (a simulated one too).
+    timing = {name: client_options[name] for name in ("sleep", "clock") if name in client_options}
     auth = AvitoAuth(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=SANDBOX_BASE_URL, transport=transport,
-                     cache_path=Path(cache_dir) / ".avito_token_cache.json", **sleep)
+                     cache_path=Path(cache_dir) / ".avito_token_cache.json", **timing)
     client = AvitoApiClient(auth, transport=transport, **client_options)
     client.sandbox = sandbox
     weakref.finalize(client, shutil.rmtree, cache_dir, True)  # the folder lives as long as the client

@@ -335,6 +335,44 @@ class Store:
             con.execute("DROP TABLE _gone")
         return n
 
+    def record_booking_coverage(
+        self, user_id: int, windows: Iterable[tuple[int, date | str, date | str]], observed_at: datetime | None = None
+    ) -> int:
+        """Record that a sync read these listings' bookings for nights ``date_from .. date_to`` (both included) at
+        ``observed_at``; returns how many new coverage ranges were stored.
+
+        Only nights no earlier read covered are stored, each range with the time it was first read, so the table
+        answers "since when has avito_kit watched this listing's night" with one disjoint range per listing and
+        extension. A booking first seen by that very read was already there (metrics' left-censoring rule).
+        ``windows``: (item_id, date_from, date_to); an empty window (from after to) covers nothing.
+
+        Example: ``store.record_booking_coverage(42, [(3_000_000_001, "2025-07-01", "2026-07-01")], observed_at=t)``
+        """
+        # One window per listing and statement: a listing's second window sees the ranges its first one stored.
+        rounds: list[list[tuple[int, date, date]]] = []
+        for item_id, first, last in windows:
+            window = (int(item_id), _as_date(first), _as_date(last))
+            if window[1] <= window[2]:
+                free = next((r for r in rounds if all(w[0] != window[0] for w in r)), None)
+                if free is None:
+                    rounds.append(free := [])
+                free.append(window)
+        stored = 0
+        with self._transaction() as con:
+            for windows_round in rounds:
+                con.register("windows", pd.DataFrame(windows_round, columns=["item_id", "read_from", "read_to"]))
+                params = {"user_id": user_id, "now": _utc_naive(observed_at)}
+                stored += len(con.execute(_COVERAGE_SQL, params).fetchall())
+        return stored
+
+    def booking_coverage(self, item_id: int | None = None) -> pd.DataFrame:
+        """The nights whose bookings a sync has read, per listing: item_id, cover_from, cover_to, observed_at (first
+        read). Example: ``store.booking_coverage(3_000_000_001)``"""
+        return self.query(
+            "SELECT user_id, item_id, cover_from, cover_to, observed_at FROM booking_coverage "
+            "WHERE $i IS NULL OR item_id = $i ORDER BY item_id, cover_from", {"i": item_id}
+        )
+
     def active_bookings(self, item_id: int, date_from: date | str, date_to: date | str) -> pd.DataFrame:
         """The listing's active bookings with a night in [date_from, date_to), by check-in: what a calendar
         block must not cover. Columns: booking_id, check_in, check_out, guest_name.
@@ -842,6 +880,29 @@ SELECT i.*,
             WHEN b.vanished_at IS NOT NULL THEN 'reappeared'
             ELSE 'unchanged' END AS kind
 FROM incoming i LEFT JOIN bookings b ON b.booking_id = i.booking_id
+"""
+
+# The parts of each window (one per listing) no stored range covers yet: the gaps before each stored range that
+# overlaps it, and after the last (the whole window when none overlaps). Stored ranges are disjoint per listing,
+# so the gaps are too. Interval arithmetic, not a row per night: a sync of 1,000 listings reads 730,000 nights.
+_COVERAGE_SQL = """
+INSERT INTO booking_coverage (user_id, item_id, cover_from, cover_to, observed_at)
+WITH _overlapping AS (
+    SELECT w.item_id, w.read_from, c.cover_from, c.cover_to
+    FROM windows w JOIN booking_coverage c
+      ON c.item_id = w.item_id AND c.cover_to >= w.read_from AND c.cover_from <= w.read_to
+),
+_gaps AS (
+    SELECT item_id, coalesce(lag(cover_to) OVER (PARTITION BY item_id ORDER BY cover_from) + 1, read_from) AS first,
+           cover_from - 1 AS last
+    FROM _overlapping
+    UNION ALL
+    SELECT w.item_id, coalesce(max(o.cover_to) + 1, w.read_from), w.read_to
+    FROM windows w LEFT JOIN _overlapping o ON o.item_id = w.item_id
+    GROUP BY w.item_id, w.read_from, w.read_to
+)
+SELECT $user_id, item_id, first, last, $now FROM _gaps WHERE first <= last
+RETURNING 1
 """
 
 _BOOKING_EVENTS_SQL = """

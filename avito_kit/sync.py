@@ -5,12 +5,17 @@ messages), sharing the client, the store, one writer, the window and the report.
 in batches, each batch one transaction, and a cursor moves only after what it guards is stored: a run killed at
 any point leaves the store consistent and the next run completes it. What overlaps with what, and why, is
 measured in bench/RESULTS.md.
+
+A sync never fails because of Avito's rate limit: it runs ``patiently()`` (the client sits out 429s, its limiter
+slowing down), and a call that gives up even so is tried again after a pause, the rest of the work going on
+meanwhile. Its progress bars say when it waits for the limit; the report counts the 429s met.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,9 +25,9 @@ from tqdm.auto import tqdm
 
 from .aio import run
 from .checks import check_range
-from .client import MESSENGER_PAGE_MAX, STATS_IDS_MAX, AvitoApiClient
+from .client import ITEMS_PAGE_MAX, MESSENGER_PAGE_MAX, STATS_IDS_MAX, AvitoApiClient
 from .dates import Clock, avito_today, utc_now
-from .errors import AvitoBadRequest, AvitoNotFound, AvitoPaymentRequired, AvitoValidationError
+from .errors import AvitoBadRequest, AvitoNotFound, AvitoPaymentRequired, AvitoRateLimited, AvitoValidationError
 from .pipeline import DONE, Writer, all_or_first_error, fetch_and_store
 from .rows import booking_rows, bookings_frame, chats_frame, items_frame, message_row, messages_frame, timestamp
 from .store import Store
@@ -40,6 +45,7 @@ BATCH_ITEMS = 100  # listings whose bookings are written in one transaction
 # notebook) then costs a few requests instead of one per listing. ``max_age=None`` or ``--full`` reads all.
 DEFAULT_MAX_AGE = dt.timedelta(minutes=15)
 NO_MESSENGER_NOTE = "messenger skipped: Avito answered 402 (no messenger API subscription)"
+WAITING_FOR_LIMIT = "waiting for Avito's rate limit"  # the progress bars' postfix while a request waits for it
 
 
 @dataclass
@@ -60,6 +66,7 @@ class SyncReport:
     messages_new: int = 0
     stats_rows: int = 0
     messenger_skipped: bool = False  # Avito answered 402: the account has no messenger API subscription
+    rate_limited: int = 0  # answers 429 met (each waited out or tried again: never a failure)
     requests: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -191,30 +198,82 @@ class SyncRun:
         self.account: asyncio.Future[int] | None = None
         self.freshness: asyncio.Future[_Freshness] | None = None
         self._skipped_listings: set[int] = set()  # listings with bookings that had no id
+        self._bars: list[tqdm] = []  # the open progress bars, told when requests wait for Avito's limit
+        self._tried_again = 0  # calls that gave up on 429s and were tried again
 
     async def run(self) -> SyncReport:
         """Sync, record the run in ``sync_runs`` (``failed`` with the error, which is raised again) and
         return the report."""
         client, store, report = self.client, self.store, self.report
         started, requests_before = time.monotonic(), client.requests_sent
+        limited_before, limiter = client.limiter.rate_limited, client.limiter
+        told = limiter.on_throttle
+        limiter.on_throttle = self._throttle_listener(told)
         # The run's record (the writer's first job), the account id (a token first) and the listing pages need
-        # nothing from each other: they go at once.
+        # nothing from each other: they go at once. Every task started in the block inherits the patience.
         record = asyncio.ensure_future(self.write(store.begin_sync_run))
-        self.account = asyncio.ensure_future(client.user_id())
         try:
-            await all_or_first_error(asyncio.shield(record), self.account, self.listings(), self.chats())
+            with client.patiently():
+                self.account = asyncio.ensure_future(self._answered(client.user_id))
+                await all_or_first_error(asyncio.shield(record), self.account, self.listings(), self.chats())
         except BaseException as exc:
+            self._count_rate_limited(limiter.rate_limited - limited_before)
             report.requests = client.requests_sent - requests_before
             (run_id,) = await asyncio.gather(record, return_exceptions=True)  # it may still be on its way
             if isinstance(run_id, int):
                 await asyncio.to_thread(store.finish_sync_run, run_id, "failed", report.counts(),
                                         f"{type(exc).__name__}: {exc}")
             raise
+        finally:
+            limiter.on_throttle = told
+        self._count_rate_limited(limiter.rate_limited - limited_before)
         report.user_id = self.account.result()
         report.requests = client.requests_sent - requests_before
         report.seconds = time.monotonic() - started
         await asyncio.to_thread(store.finish_sync_run, record.result(), "ok", report.counts())
         return report
+
+    # -- rate limits -------------------------------------------------------------------------------------
+
+    async def _answered(self, call, *args):
+        """``call(*args)``, tried again after a pause each time it gives up on 429s: the sync never fails
+        because of Avito's rate limit, it only slows down (the other calls go on meanwhile)."""
+        while True:
+            try:
+                return await call(*args)
+            except Exception as exc:
+                # The token and the account id come through the auth, which wraps what ended its tries.
+                if not isinstance(exc, AvitoRateLimited) and not isinstance(exc.__cause__, AvitoRateLimited):
+                    raise
+            self._tried_again += 1
+            log.warning("Avito kept answering 429 to a %s call: trying it again after a pause",
+                        getattr(call, "__name__", "sync"))
+            await self.client.limiter.wait_for_limit(self.client.retry.rate_limit_cap)
+
+    def _throttle_listener(self, told):
+        def listen(throttled: bool) -> None:
+            for bar in self._bars:
+                bar.set_postfix_str(WAITING_FOR_LIMIT if throttled else "")
+            if told is not None:
+                told(throttled)
+        return listen
+
+    def _bar(self, **options) -> tqdm:
+        bar = tqdm(disable=not self.progress, **options)
+        if self.progress:
+            self._bars.append(bar)
+            if self.client.throttled:
+                bar.set_postfix_str(WAITING_FOR_LIMIT)
+        return bar
+
+    def _count_rate_limited(self, answers: int) -> None:
+        """``answers``: the 429s the client's calls met (the token's and account id's are the auth's own)."""
+        self.report.rate_limited = answers
+        said = [f"Avito answered 429 (rate limit) {answers} times: the sync slowed down and went on"] if answers else []
+        if self._tried_again:
+            said.append(f"{self._tried_again} calls gave up on Avito's rate limit (429) and were tried again")
+        if said:
+            self.report.notes.append("; ".join(said))
 
     # -- listings, bookings and stats ------------------------------------------------------------------
 
@@ -225,10 +284,14 @@ class SyncRun:
         listed: asyncio.Queue = asyncio.Queue()  # listing ids as their page arrives, then DONE
         self.freshness = asyncio.ensure_future(self._read_freshness())  # while the first page is on its way
 
-        async def list_items() -> None:
-            async for item in self.client.iter_items():  # needs no account id
+        async def list_page_after_page() -> None:
+            # Pages come whole: after a call that gave up, go on from the first page not yet listed.
+            async for item in self.client.iter_items(page=len(items) // ITEMS_PAGE_MAX + 1):  # no account id
                 items.append(item)
                 listed.put_nowait(int(item["id"]))
+
+        async def list_items() -> None:
+            await self._answered(list_page_after_page)
             listed.put_nowait(DONE)
             fresh = await self.freshness
             await self.write(self.store.upsert_items, items_frame(items), fresh.user_id)
@@ -246,7 +309,7 @@ class SyncRun:
     async def bookings(self, listed: asyncio.Queue) -> None:
         """The bookings of each listing ``listed`` (ids, then ``DONE``) whose last read is stale."""
         fresh = await self.freshness
-        bar = tqdm(total=0, desc="bookings", unit="listing", disable=not self.progress)
+        bar = self._bar(total=0, desc="bookings", unit="listing")
 
         async def stale_listings():
             while (item_id := await listed.get()) is not DONE:
@@ -256,10 +319,13 @@ class SyncRun:
 
         def store_batch(results) -> None:
             self._store_bookings(fresh.user_id, results)
+            self.store.record_booking_coverage(fresh.user_id, [(item_id, start, self.window.last)
+                                                               for item_id, start, _ in results], self.now)
             fresh.mark([item_id for item_id, _, _ in results], "bookings")  # after what it guards
 
         try:
-            await fetch_and_store(stale_listings(), self._fetch_bookings, store_batch, self.write, bar,
+            await fetch_and_store(stale_listings(), functools.partial(self._answered, self._fetch_bookings),
+                                  store_batch, self.write, bar,
                                   batch_size=BATCH_ITEMS, places=self.client.max_in_flight)
         finally:
             bar.close()
@@ -336,7 +402,8 @@ class SyncRun:
             # One call of 200 listings at a time, each stored before the next: a call's answer is 54,000 days
             # of JSON. The store expands it in the writer's thread, off the event loop.
             for chunk in (item_ids[i:i + STATS_IDS_MAX] for i in range(0, len(item_ids), STATS_IDS_MAX)):
-                (body,) = await self.client.get_item_stats_json(item_ids=chunk, date_from=start, date_to=end)
+                (body,) = await self._answered(functools.partial(
+                    self.client.get_item_stats_json, item_ids=chunk, date_from=start, date_to=end))
                 await self.write(store_stats, body, chunk)
         await self.write(fresh.mark, ["all"], "stats")
 
@@ -358,7 +425,7 @@ class SyncRun:
         chats: list[dict] = []
         unchanged: list[dict] = []
         listed: asyncio.Queue = asyncio.Queue()  # (changed chat, ids of its stored messages), then DONE
-        bar = tqdm(desc="messages", unit="chat", disable=not self.progress)
+        bar = self._bar(desc="messages", unit="chat")
 
         async def list_chats() -> None:
             """Every chat, page after page; the changed ones of a page are queued as soon as it arrives, so
@@ -373,18 +440,31 @@ class SyncRun:
                     page.clear()
 
             known_updated: dict | None = None
-            try:
+            listed_ids: set[str] = set()
+
+            async def chat_after_chat() -> None:
+                nonlocal known_updated
+                # After a call that gave up, the chats are listed again from the first page: skip those seen.
                 async for chat in client.iter_chats():
+                    if chat["id"] in listed_ids:
+                        continue
+                    listed_ids.add(chat["id"])
                     if known_updated is None:
                         known_updated = await stored  # read while the first page was on its way
-                    chats.append(chat)
-                    if known_updated.get(chat["id"]) == timestamp(chat.get("updated")):
-                        unchanged.append(chat)
-                    else:
-                        page.append(chat)
-                        bar.total = len(chats) - len(unchanged)
-                    if len(chats) % MESSENGER_PAGE_MAX == 0:  # iter_chats reads pages of this size
-                        await flush()
+                    await take(chat)
+
+            async def take(chat: dict) -> None:
+                chats.append(chat)
+                if known_updated.get(chat["id"]) == timestamp(chat.get("updated")):
+                    unchanged.append(chat)
+                else:
+                    page.append(chat)
+                    bar.total = len(chats) - len(unchanged)
+                if len(chats) % MESSENGER_PAGE_MAX == 0:  # iter_chats reads pages of this size
+                    await flush()
+
+            try:
+                await self._answered(chat_after_chat)
             finally:
                 if not stored.done():
                     stored.cancel()
@@ -414,9 +494,9 @@ class SyncRun:
             store.upsert_chats(chats_frame([chat for chat, _ in results], user_id), user_id)
 
         try:
-            await all_or_first_error(list_chats(), fetch_and_store(changed_chats(), fetch, store_batch, self.write,
-                                                                   bar, batch_size=BATCH_ITEMS,
-                                                                   places=client.max_in_flight))
+            await all_or_first_error(list_chats(), fetch_and_store(
+                changed_chats(), functools.partial(self._answered, fetch), store_batch, self.write, bar,
+                batch_size=BATCH_ITEMS, places=client.max_in_flight))
         finally:
             bar.close()
         report.chats = len(chats)

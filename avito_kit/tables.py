@@ -5,8 +5,15 @@ Pure like ``charts``: a DataFrame in, a string out; numbers read as ``avito_kit.
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .format import format_date, format_datetime, format_decimal, format_int, format_pct, format_rub, is_missing
@@ -18,6 +25,10 @@ __all__ = [
     "kpi_json",
     "kpi_records",
     "kpi_table",
+    "metric_csv",
+    "metric_json",
+    "metric_list",
+    "metric_records",
     "night_prices_json",
     "night_prices_records",
     "night_prices_table",
@@ -77,6 +88,60 @@ def kpi_table(frame: pd.DataFrame, titles: dict[int, str] | None = None, heading
             lines.append("  ".join("-" * w for w in widths))
     lines.append(DEFINITIONS)
     return "\n".join(lines)
+
+
+# -- any metrics frame, for `avito-kit metric` ---------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """One cell as JSON wants it: None for missing, ints exact (booking ids exceed 2^53), dates as ISO text
+    (a bare date when the time is midnight), durations in seconds."""
+    if isinstance(value, (list, tuple, dict, np.ndarray)):
+        return value
+    if is_missing(value):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating, Decimal)):
+        return float(value)
+    if isinstance(value, (pd.Timedelta, dt.timedelta)):
+        return pd.Timedelta(value).total_seconds()
+    if isinstance(value, (pd.Timestamp, dt.datetime)):
+        stamp = pd.Timestamp(value)
+        return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def metric_records(frame: pd.DataFrame) -> list[dict]:
+    """A metrics frame as plain dicts, one per row, every column kept in order (see ``_plain``)."""
+    columns = list(frame.columns)
+    return [{c: _plain(v) for c, v in zip(columns, row, strict=True)}
+            for row in frame.astype(object).itertuples(index=False, name=None)]
+
+
+def metric_json(frame: pd.DataFrame) -> str:
+    """``avito-kit metric NAME --json``: a JSON array of records."""
+    return json.dumps(metric_records(frame), ensure_ascii=False, indent=2)
+
+
+def metric_csv(frame: pd.DataFrame) -> str:
+    """``avito-kit metric NAME --csv``: a header and one line per row; missing values are empty."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(frame.columns)
+    for record in metric_records(frame):
+        writer.writerow("" if v is None else v for v in record.values())
+    return out.getvalue()
+
+
+def metric_list(summaries: Mapping[str, str]) -> str:
+    """``avito-kit metric --list``: one line per metric name, with its one-line description."""
+    width = max((len(name) for name in summaries), default=0)
+    return "\n".join(f"{name.ljust(width)}  {summary}" for name, summary in summaries.items())
 
 
 # -- `avito-kit price show` -----------------------------------------------------------------------------------

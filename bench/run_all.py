@@ -1,6 +1,6 @@
 """``make bench``: every bench, each in a process of its own, then one summary. Exit status 1 if a target is missed.
 
-    .venv/bin/python bench/run_all.py [sync store metrics memory]   # a few minutes; or only the benches named
+    .venv/bin/python bench/run_all.py [sync rate_limit store metrics memory report]   # about 10 minutes; or those named
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from common import machine
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("sync", "store", "metrics", "memory")
+BENCHES = ("sync", "rate_limit", "store", "metrics", "memory", "report")
 
 
 def main(names: list[str]) -> int:

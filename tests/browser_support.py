@@ -1,4 +1,4 @@
-"""Helpers for the browser tests: Debian's Chromium found or the test skipped (failed under CI), JupyterLab
+"""Helpers for the browser tests (Debian's Chromium is found by ``helpers.require_chromium``): JupyterLab
 started on loopback for a folder and stopped with its kernels, and a notebook opened and run in it."""
 
 from __future__ import annotations
@@ -18,21 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-dev-shm-usage"]
-
-
-def require_chromium() -> str:
-    """The Chromium to drive; skips the test when it is missing, except under CI (CI=true), where it fails."""
-    if Path(CHROMIUM).exists():
-        return CHROMIUM
-    message = f"{CHROMIUM} is missing (apt-get install chromium)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def free_port() -> int:

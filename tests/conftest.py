@@ -4,7 +4,10 @@ credentials, no token cache or database of the developer's leak into a test, and
 And no secret leaks out of the suite: every token a sandbox issues during the session (in this process or a
 child, through ``AVITO_KIT_SANDBOX_TOKEN_LOG``) and every test's captured output are kept, and at the end of the
 session the databases, cassettes and outputs are searched for them and for the client secrets
-(``tests/test_secrets.py``); a find fails the session.
+(``tests/secrets_scanner.py``); a find fails the session.
+
+Tiers and shared helpers: see ``tests/README.md`` (``make test-fast`` leaves out ``slow``, ``notebook`` and
+``browser`` tests; ``make test`` runs them all).
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if TOKEN_LOG not in config.stash:
         return
-    from tests.test_secrets import scan_session
+    from tests.secrets_scanner import scan_session
 
     offenders = scan_session(config.stash.get(BASETEMP, None), config.rootpath, config.stash[TOKEN_LOG],
                              config.stash[OUTPUTS])

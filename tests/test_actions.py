@@ -6,27 +6,20 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-import shutil
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
 
 from avito_kit import actions
-from avito_kit.dates import avito_today
 from avito_kit.errors import AvitoConflict, AvitoServerError, AvitoTransportError
 from avito_kit.sandbox import Sandbox
 from avito_kit.session import open_client
 from avito_kit.store import Store
 
 from .fakes import FakeClock
-from .test_sync import clean_sync, snapshot
-
-T = avito_today()  # Avito's day: Moscow's date
-
-
-def day(offset: int) -> dt.date:
-    return T + dt.timedelta(days=offset)
+from .helpers import TODAY as T
+from .helpers import copy_store, day, snapshot, synced_store_file
 
 
 def make_sandbox() -> tuple[Sandbox, int]:
@@ -41,19 +34,14 @@ def make_sandbox() -> tuple[Sandbox, int]:
 
 @pytest.fixture(scope="module")
 def synced_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("synced") / "avito.duckdb"
-    clean_sync(make_sandbox()[0], path)
-    return path
+    return synced_store_file(tmp_path_factory, make_sandbox()[0])
 
 
 @pytest.fixture
 def world(synced_file, tmp_path):
     """(sandbox, store, item_id): a fresh sandbox and a copy of the store synced from an identical one."""
-    for suffix in ("", ".wal"):
-        if synced_file.with_name(synced_file.name + suffix).exists():
-            shutil.copy(synced_file.with_name(synced_file.name + suffix), tmp_path / f"avito.duckdb{suffix}")
     sandbox, item_id = make_sandbox()
-    return sandbox, Store(tmp_path / "avito.duckdb"), item_id
+    return sandbox, Store(copy_store(synced_file, tmp_path)), item_id
 
 
 async def apply(sandbox: Sandbox, store: Store, plan: actions.Plan) -> str:
@@ -168,6 +156,7 @@ def test_bad_requests_are_refused_by_the_plan(world):
 # -- openings ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_opening_the_middle_of_a_block_splits_it_and_pushes_every_free_range_of_the_year(world):
     sandbox, store, item_id = world
     await block(sandbox, store, item_id, 5, 15, "ремонт")
@@ -270,6 +259,7 @@ async def test_a_bad_reply_is_refused_before_anything_is_sent_or_written(world, 
     assert sandbox.requests == [] and store.audit_log().empty
 
 
+@pytest.mark.slow
 async def test_an_availability_push_that_fails_leaves_the_accepted_blocks_and_a_partial_audit(world):
     sandbox, store, item_id = world
     await block(sandbox, store, item_id, 5, 15)

@@ -9,20 +9,16 @@ and the store's audit log its row. Screenshots of the widgets go to ``$AVITO_KIT
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
 
 from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
 from avito_kit.store import Store
-from tests.browser_support import (
-    CHROMIUM_ARGS,
-    copy_notebooks,
-    jupyter_lab,
-    open_and_run_all,
-    require_chromium,
-    screenshot_dir,
-)
+
+from .browser_support import CHROMIUM_ARGS, copy_notebooks, jupyter_lab, open_and_run_all, screenshot_dir
+from .helpers import require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -184,13 +180,24 @@ def test_dashboard_in_the_report_notebook(page, lab, env, tmp_path):
     assert (Path(lab.root).parent / "reports" / "avito_report.html").exists()
 
 
-def test_run_works_in_a_jupyterlab_cell(page, lab, env, tmp_path):
-    """``run(client.get_chats())`` from a cell, inside the kernel's running loop, twice (the README's example)."""
+def run_one_cell(page, lab, name: str, source: str, ready_selector: str, shots: Path) -> None:
+    """A notebook ``name`` of one code cell ``source`` (with 03_inbox's kernel metadata), opened and run."""
     import nbformat
+
+    notebook = nbformat.read(NOTEBOOKS / "03_inbox.ipynb", as_version=4)
+    notebook.cells = [nbformat.v4.new_code_cell(source)]
+    nbformat.write(notebook, lab.root / name)
+    open_and_run_all(page, lab, name, ready_selector, shots)
+
+
+def test_run_works_in_a_jupyterlab_cell(page, lab, env, sandbox, tmp_path):
+    """``run(client.get_chats())`` from a cell, inside the kernel's running loop, twice (the README's example):
+    the seed's defaults, the u2i chats only."""
     from playwright.sync_api import expect
 
-    notebook = nbformat.read(NOTEBOOKS / "03_inbox.ipynb", as_version=4)  # its kernel metadata, then our cell
-    notebook.cells = [nbformat.v4.new_code_cell(
+    u2i = sum(chat.type == "u2i" for chat in sandbox.chats.values())
+
+    run_one_cell(page, lab, "run_check.ipynb", (
         "from avito_kit import open_client, run\n"
         "client = open_client()\n"
         "first = run(client.get_chats())\n"
@@ -198,10 +205,8 @@ def test_run_works_in_a_jupyterlab_cell(page, lab, env, tmp_path):
         "from avito_kit import Store\n"
         "from avito_kit.sync import sync_now\n"
         "print('synced', sync_now(client, Store(), max_age=None).items)"
-    )]
-    nbformat.write(notebook, lab.root / "run_check.ipynb")
-    open_and_run_all(page, lab, "run_check.ipynb", ".jp-OutputArea-output", screenshot_dir(tmp_path))
-    expect(page.locator(".jp-OutputArea-output").first).to_contain_text("chats 30 True")
+    ), ".jp-OutputArea-output", screenshot_dir(tmp_path))
+    expect(page.locator(".jp-OutputArea-output").first).to_contain_text(f"chats {min(u2i, 50)} True")
     expect(page.locator(".jp-OutputArea-output").last).to_contain_text("synced 6")
 
 
@@ -231,3 +236,32 @@ def test_price_nights_from_the_calendar_in_the_prices_notebook(page, lab, env, s
     assert sandbox.prices[item.id][first]["night_price"] == 6100
     audit = Store(env["db"]).audit_log().query("action == 'price_set'")
     assert audit[["target", "outcome"]].values.tolist() == [[str(item.id), "ok"]]
+
+
+def test_the_whole_grid_page_by_page_in_a_notebook(page, lab, env, tmp_path):
+    """Every listing of the шахматка stays reachable in a notebook: ``occupancy_grid(..., page=, page_size=)``."""
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(tmp_path)
+    run_one_cell(page, lab, "grid_pages.ipynb", (
+        "import datetime as dt\n"
+        "import plotly.graph_objects as go\n"
+        "from avito_kit import Store, charts, metrics, open_client\n"
+        "from avito_kit.sync import sync_now\n"
+        "store = Store()\n"
+        "sync_now(open_client(), store, max_age=None)\n"
+        "today = dt.date.today()\n"
+        "facts = metrics.grid(store, today, today + dt.timedelta(days=29))\n"
+        "pages = charts.grid_pages(facts, page_size=2)\n"
+        "print('listings', facts.item_id.nunique(), 'pages', pages)\n"
+        "go.FigureWidget(charts.occupancy_grid(facts, page=pages, page_size=2))  # the last page"
+    ), ".js-plotly-plot", shots)
+    printed = page.locator(".jp-OutputArea-output", has_text="pages").first.inner_text()
+    listings, pages = (int(n) for n in re.search(r"listings (\d+) pages (\d+)", printed).groups())
+    assert pages == (listings + 1) // 2 >= 2
+    first = 2 * pages - 1
+    plot = page.locator(".js-plotly-plot").first
+    rows = f"объявления {first}–{listings}" if listings > first else f"объявление {first}"
+    expect(plot).to_contain_text(f"страница {pages} из {pages}: {rows} из {listings}")
+    expect(plot.locator(".heatmaplayer image, .hm image").first).to_be_attached()
+    plot.screenshot(path=shots / "05_grid_page.png")

@@ -129,24 +129,70 @@ def test_occupancy_grid_cells_match_the_facts():
     assert np.array_equal(blocked == 1, np.array([[0, 0, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0]], bool))
     assert np.array_equal(free == 1, np.array([[1, 0, 0, 0, 0], [0, 0, 0, 1, 1], [1, 1, 1, 1, 1]], bool))
     # Nights missing from the facts (Лофт 3..5 March) are gaps: no colour, no hover.
-    assert fig.data[0].hovertext[0][4] is None
+    assert all(np.isnan(t.z[0][4]) for t in fig.data) and fig.data[0].customdata[0][4] is None
     assert all(t.hoverongaps is False for t in fig.data)
 
 
 def test_occupancy_grid_hover_has_title_date_state_guest_and_rubles():
     fig = charts.occupancy_grid(facts_frame())
-    hover = fig.data[0].hovertext
-    booked_cell = hover[1][0]
-    assert "Студия у метро" in booked_cell
-    assert "01.03.2026" in booked_cell
-    assert "Занято: Иван Петров" in booked_cell
-    assert f"12{NBSP}345{NBSP}₽ за ночь" in booked_cell
-    assert "заезд 01.03.2026 — выезд 03.03.2026" in booked_cell
-    assert "Закрыто" in hover[1][2]
-    assert "Свободно" in hover[1][3] and f"4{NBSP}000{NBSP}₽" in hover[1][3]
-    assert fig.data[0].hovertemplate == "%{hovertext}<extra></extra>"
+    booked, blocked, free = fig.data
+    # Hover text is made by each trace's template from short customdata, not stored per cell.
+    assert all(t.hovertext is None for t in fig.data)
+    for trace in fig.data:
+        assert trace.hovertemplate.startswith("<b>%{y}</b><br>%{x|%d.%m.%Y, %a}<br>" + trace.name)
+    assert booked.customdata[1][0] == [": Иван Петров", 12345, "01.03.2026", "03.03.2026"]
+    assert (f"Занято%{{customdata[0]}}<br>%{{customdata[1]:,.0f}}{NBSP}₽ за ночь<br>заезд %{{customdata[2]}} — "
+            "выезд %{customdata[3]}") in booked.hovertemplate
+    assert booked.customdata[1][3] is None  # a free night carries no booking
+    assert blocked.customdata[1][2] == free.customdata[1][3] == 4000 and np.isnan(free.customdata[1][0])
+    assert f"цена %{{customdata:,.0f}}{NBSP}₽ за ночь" in free.hovertemplate  # "4 000 ₽": separators ", "
 
 
+def big_facts(listings: int, nights: int = 60) -> pd.DataFrame:
+    """``listings`` listings over ``nights`` nights: listing n is free on its first n % 15 nights, booked after."""
+    days = pd.date_range("2026-03-01", periods=nights)
+    rows = [{"item_id": 10_000 + n, "title": f"Квартира {n:04d}", "night": day,
+             "state": "free" if d < n % 15 else "booked", "guest_name": "Гость", "nightly_revenue": 3000.0,
+             "check_in": days[0], "check_out": days[-1], "price": 3000.0}
+            for n in range(listings) for d, day in enumerate(days)]
+    return pd.DataFrame(rows)
+
+
+def test_occupancy_grid_pages_listings_by_title():
+    facts = big_facts(120, nights=10)
+    assert charts.grid_pages(facts, page_size=50) == 3
+    fig = charts.occupancy_grid(facts, page=3, page_size=50)
+    assert fig.data[0].y == tuple(f"Квартира {n:04d}" for n in range(100, 120))
+    assert "страница 3 из 3: объявления 101–120 из 120" in fig.layout.title.subtitle.text
+    with pytest.raises(ValueError, match=r"page must be 1\.\.3"):
+        charts.occupancy_grid(facts, page=4, page_size=50)
+
+
+def test_attention_order_puts_empty_nights_soon_and_short_gaps_first():
+    facts = big_facts(4, nights=20)
+    # Listing 1 has one free night soon; listing 2 two; listing 3 three; listing 0 none, but a one-night gap
+    # (a tie with listing 1, broken by title).
+    gap = (facts["item_id"] == 10_000) & (facts["night"] == pd.Timestamp("2026-03-18"))
+    facts.loc[gap, "state"] = "free"
+    assert charts.attention_order(facts) == [10_003, 10_002, 10_000, 10_001]
+    facts.loc[(facts["item_id"] == 10_000) & (facts["night"] >= pd.Timestamp("2026-03-16")), "state"] = "free"
+    assert charts.attention_order(facts)[-1] == 10_000  # four free nights at the end: no gap, none soon
+
+
+def test_occupancy_grid_of_many_listings_is_compact_with_the_rest_in_one_row():
+    facts = big_facts(1_000)
+    order = charts.attention_order(facts)
+    fig = charts.occupancy_grid(facts, order=order, page=1, page_size=40, rest_row=True)
+    assert [t.meta for t in fig.data] == ["booked", "blocked", "free", "rest"]
+    # Every trace has the 40 listings' rows and the summary row (plotly.js needs as many rows as categories).
+    assert all(len(t.y) == 41 and len(t.z) == 41 for t in fig.data)
+    assert fig.data[0].y[0] == "Квартира 0014"  # 14 free nights soon: first
+    rest = fig.data[3]
+    assert rest.y[-1] == "Остальные 960 объявлений: доля занятых"
+    assert rest.customdata[-1][0] == [67, 960]  # the first night: listings 0, 15, .. 990 are booked
+    assert 0 <= rest.z[-1][0] <= rest.z[-1][-1] == 1.0 and np.isnan(rest.z[0]).all()
+    assert all(np.isnan(t.z[-1]).all() for t in fig.data[:3])
+    assert len(fig.to_json()) < 40 * 60 * 150  # under 150 bytes a cell (was 1.4 KB)
 def test_occupancy_grid_leaves_its_input_alone():
     facts = facts_frame()
     before = facts.copy()

@@ -9,28 +9,22 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import io
 import os
-import shutil
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
-from avito_kit import cli, limits
-from avito_kit.cli import main
+from avito_kit import cli, limits, session
 from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
 from avito_kit.store import Store
 
-from .test_sync import dump_text
-
-T = dt.date.today()
-
-
-def day(offset: int) -> str:
-    return (T + dt.timedelta(days=offset)).isoformat()
+from .fakes import FakeClock
+from .helpers import TODAY as T
+from .helpers import assert_one_line, cli_run, copy_store, dump_text, file_digest, synced_store_file
+from .helpers import iso_day as day
 
 
 def ru_day(offset: int) -> str:
@@ -40,19 +34,13 @@ def ru_day(offset: int) -> str:
 
 @pytest.fixture(scope="module")
 def synced_db(tmp_path_factory):
-    """A store synced from the default sandbox, as ``avito-kit --sandbox sync`` leaves it."""
-    folder = tmp_path_factory.mktemp("synced")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-        assert main(["--sandbox", "--db", str(folder / "avito.duckdb"), "sync"]) == 0
-    return folder / "avito.duckdb"
+    """A store synced from the sandbox of ``avito-kit --sandbox``, as ``avito-kit --sandbox sync`` leaves it."""
+    return synced_store_file(tmp_path_factory, cli._sandbox())
 
 
 @pytest.fixture
 def db(synced_db, tmp_path):
-    path = tmp_path / "avito.duckdb"
-    shutil.copy(synced_db, path)
-    return path
+    return copy_store(synced_db, tmp_path)
 
 
 @pytest.fixture
@@ -71,26 +59,6 @@ def no_terminal(monkeypatch):
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
-
-
-def cli_run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse's own exits
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line(err: str) -> str:
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("avito-kit: "), err
-    assert "Traceback" not in err
-    return lines[0]
-
-
-def file_digest(path) -> str | None:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
 def listing(db_path) -> int:
@@ -224,6 +192,8 @@ def test_a_write_is_shown_then_sent_only_when_the_person_says_yes(capsys, db, sa
 def test_avito_failing_after_retries_is_exit_1_with_one_line(capsys, tmp_path, sandbox, monkeypatch):
     monkeypatch.setattr("avito_kit.client.RetryPolicy", functools.partial(
         limits.RetryPolicy, transient_delay=0.0, rate_limit_base=0.0, jitter=lambda: 0.0))
+    clock = FakeClock()  # the limiter slows down after the 503s: its waits only move this clock on
+    monkeypatch.setattr(session, "open_client", functools.partial(session.open_client, sleep=clock.sleep, clock=clock))
     for _ in range(3):  # every try of one listing's bookings
         sandbox.queue_fault("503", f"/items/{sandbox.items[0].id}/bookings")
     db = tmp_path / "avito.duckdb"
@@ -249,6 +219,7 @@ def run_cli(*argv, env=None, timeout=60) -> subprocess.CompletedProcess:
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+@pytest.mark.slow
 def test_the_real_command_line_exit_codes(db, tmp_path):
     item = listing(db)
     before = file_digest(db)
@@ -278,6 +249,7 @@ def test_the_real_command_line_exit_codes(db, tmp_path):
 # -- secrets ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_no_secret_reaches_the_database_or_the_output(capsys, caplog, db, sandbox):
     issued, handle = [], sandbox.handle
 

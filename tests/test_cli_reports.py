@@ -21,6 +21,12 @@ def db(tmp_path):
     3 nights blocked; B booked 10 nights for 30 000 ₽, plus a cancelled stay that must count for nothing."""
     path = tmp_path / "kpi.duckdb"
     store = Store(path)
+    with store.kept_open():  # one open of the file for the three writes
+        fill_two_listings(store)
+    return path
+
+
+def fill_two_listings(store: Store) -> None:
     store.upsert_items(pd.DataFrame({"item_id": [4_100_000_001, 4_100_000_002], "title": ["Студия у моря", "Лофт"],
                                      "status": ["active", "active"]}), USER)
     store.upsert_bookings(pd.DataFrame({
@@ -33,7 +39,6 @@ def db(tmp_path):
     }), USER)
     store.replace_calendar_blocks(USER, 4_100_000_001, pd.DataFrame({
         "date_start": [dt.date(2027, 3, 10)], "date_end": [dt.date(2027, 3, 13)], "comment": ["ремонт"]}))
-    return path
 
 
 def test_kpi_json_has_exactly_the_documented_keys_and_hand_computed_values(db, capsys):

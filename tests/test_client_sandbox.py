@@ -187,6 +187,7 @@ async def test_a_sent_message_is_never_duplicated_when_the_connection_drops_afte
     assert len([r for r in sandbox.requests if r.operation == "postSendMessage"]) == 1
 
 
+@pytest.mark.slow
 def test_a_script_using_run_exits_without_warnings(tmp_path):
     """``run()`` in a plain script: two calls share one loop, and at exit the client's connections close with
     it (no "Task was destroyed but it is pending!" on stderr, which a host would take for an error)."""

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avito_kit import metrics
+from avito_kit import charts, metrics
 from avito_kit.store import Store
 
 USER = 42
@@ -25,7 +25,11 @@ Day = pd.Timestamp
 
 @pytest.fixture
 def store(tmp_path):
-    return Store(tmp_path / "m.duckdb")
+    """Kept open through the test: a test writes and reads it dozens of times, and each reopening of the file
+    costs a checkpoint."""
+    store = Store(tmp_path / "m.duckdb")
+    with store.kept_open():
+        yield store
 
 
 def add_items(store: Store, *rows: dict, user_id: int = USER) -> None:
@@ -45,6 +49,13 @@ def add_booking(store: Store, item_id: int, check_in: str, check_out: str, base_
         "booking_id": booking_id, "item_id": item_id, "check_in": check_in, "check_out": check_out,
         "status": status, "base_price": base_price, "guest_name": guest_name}]), user_id, observed_at=seen)
     return booking_id
+
+
+def watched(store: Store, *item_ids: int, since: dt.datetime = dt.datetime(2024, 1, 1),
+            nights: tuple[str, str] = ("2024-01-01", "2026-12-31")) -> None:
+    """A sync read these listings' bookings for ``nights`` at ``since``: bookings first seen later were observed
+    when made (metrics' left-censoring rule), and the months of ``nights`` have history."""
+    store.record_booking_coverage(USER, [(item_id, *nights) for item_id in item_ids], observed_at=since)
 
 
 def block(store: Store, item_id: int, *ranges: tuple[str, str]) -> None:
@@ -263,6 +274,7 @@ def test_today_is_avitos_moscow_date_not_the_machines(store):
 
 def test_year_over_year(store):
     add_items(store, {"item_id": A})
+    watched(store, A)  # every month of both years has history: a month without bookings is a true 0
     add_booking(store, A, "2024-03-10", "2024-03-15", 5000)
     add_booking(store, A, "2025-03-01", "2025-03-11", 20000)
     yoy = metrics.year_over_year(store, 2025)
@@ -282,8 +294,10 @@ def test_year_over_year(store):
 
 @pytest.fixture
 def history(store):
-    """A scripted booking history for nights 2025-08-01 .. 08-10 (and the same period of 2024)."""
+    """A scripted booking history for nights 2025-08-01 .. 08-10 (and the same period of 2024), watched by syncs
+    since January 2024: every booking below was observed when made."""
     add_items(store, {"item_id": A}, {"item_id": B})
+    watched(store, A, B)
     at = dt.datetime
     b1 = add_booking(store, A, "2025-08-01", "2025-08-04", 9000, seen=at(2025, 6, 1, 10))
     b2 = add_booking(store, A, "2025-08-05", "2025-08-07", 4000, status="pending", seen=at(2025, 6, 10, 8))
@@ -356,6 +370,7 @@ def test_lead_times_and_length_of_stay(store):
 
 def test_cancellations_by_the_day_observed(store):
     add_items(store, {"item_id": A})
+    watched(store, A)
     day1, day3 = dt.datetime(2025, 6, 1, 12), dt.datetime(2025, 6, 3, 12)
     paid = add_booking(store, A, "2025-07-01", "2025-07-04", 9000, seen=day1)
     unpaid = add_booking(store, A, "2025-07-10", "2025-07-11", 2000, status="pending", seen=day1)
@@ -368,14 +383,15 @@ def test_cancellations_by_the_day_observed(store):
                 seen=day3 + dt.timedelta(hours=1))  # a fee on the cancelled booking: no second cancellation
 
     daily = metrics.cancellations(store, "2025-06-01", "2025-06-03")
-    assert list(daily.columns) == ["observed", "cancellations", "lost_revenue", "bookings_seen", "cancellation_rate"]
+    assert list(daily.columns) == ["observed", "cancellations", "lost_revenue", "bookings_seen",
+                                   "observed_cancellations", "cancellation_rate"]
     assert daily.observed.tolist() == [Day("2025-06-01"), Day("2025-06-02"), Day("2025-06-03")]
     assert daily.cancellations.tolist() == [0, 0, 2]
     assert daily.lost_revenue.tolist() == [0, 0, 11000]
     assert daily.bookings_seen.tolist() == [3, 0, 0]
     assert daily.cancellation_rate[0] == 0 and daily.cancellation_rate[1:].isna().all()
     summary = metrics.cancellation_summary(store, "2025-06-01", "2025-06-03")
-    assert summary.iloc[0].tolist() == [2, 11000, 3, 2 / 3]
+    assert summary.iloc[0].tolist() == [2, 11000, 3, 2, 2 / 3]
     assert metrics.cancellation_summary(store, "2025-06-02", "2025-06-03").cancellations[0] == 2
 
 
@@ -424,6 +440,7 @@ def test_weekday_split_and_heatmap(store):
 
 def test_listing_funnel_per_week(store):
     add_items(store, {"item_id": A, "title": "Студия"})
+    watched(store, A)
     store.upsert_item_stats(pd.DataFrame({
         "item_id": [A, A, A], "date": ["2025-06-02", "2025-06-03", "2025-06-09"],
         "uniq_views": [100, 50, 30], "uniq_contacts": [5, 3, 1], "uniq_favorites": [7, 2, 0]}), USER)
@@ -570,3 +587,47 @@ def test_kpis_by_month_over_a_large_store(store):
     items, totals = monthly[monthly.item_id.notna()], monthly[monthly.item_id.isna()]
     assert items.nights_booked.sum() == totals.nights_booked.sum()
     assert items.revenue.sum() == pytest.approx(totals.revenue.sum())
+
+
+# -- gaps are gaps -----------------------------------------------------------------------------------------------
+
+
+def test_year_over_year_leaves_months_without_history_empty_not_zero(store):
+    add_items(store, {"item_id": A})
+    # The first sync read nights 2025-06-01 .. 2026-05-31; one booking in March 2026, none in 2025.
+    watched(store, A, since=dt.datetime(2025, 6, 1, 9), nights=("2025-06-01", "2026-05-31"))
+    add_booking(store, A, "2026-03-01", "2026-03-04", 3000, seen=dt.datetime(2025, 6, 1, 9))
+    yoy = metrics.year_over_year(store, 2026).set_index("month")
+    assert len(yoy) == 12
+    assert yoy.loc[Day("2026-03-01")].occupancy == 3 / 31
+    assert yoy.loc[Day("2026-04-01")].occupancy == 0  # read, and nothing booked: a true 0
+    assert yoy.loc[Day("2026-06-01"):, ["occupancy", "revenue", "nights_booked"]].isna().all(axis=None)
+    ly = yoy[["ly_occupancy", "ly_revenue", "ly_adr", "ly_revpar", "ly_nights_booked"]]
+    assert ly.loc[:Day("2026-05-01")].isna().all(axis=None)  # 2025 before June: no history, not 0 %
+    known = ly.loc[Day("2026-06-01"):, ["ly_occupancy", "ly_revenue", "ly_nights_booked"]]
+    assert (known == 0).all(axis=None)  # June .. December 2025 were read: empty, and known to be
+
+    fig = charts.monthly_occupancy_revenue(yoy.reset_index())
+    ly_line = next(t for t in fig.data if t.name == "Загрузка 2025")
+    assert np.isnan(np.asarray(ly_line.y[:5], dtype=float)).all()  # drawn as a gap, never 0 %
+    assert not ly_line.connectgaps
+
+
+def test_the_monthly_chart_says_when_last_year_has_no_data(store):
+    add_items(store, {"item_id": A})
+    watched(store, A, since=dt.datetime(2026, 1, 1, 9), nights=("2026-01-01", "2026-12-31"))
+    yoy = metrics.year_over_year(store, 2026)
+    assert yoy.ly_occupancy.isna().all() and (yoy.occupancy == 0).all()
+    fig = charts.monthly_occupancy_revenue(yoy)
+    assert "за прошлый год данных нет" in fig.layout.title.subtitle.text
+
+
+def test_has_history_tells_a_period_never_read_from_an_empty_one(store):
+    add_items(store, {"item_id": A})
+    assert not metrics.has_history(store, "2025-06-01", "2025-06-30")
+    watched(store, A, nights=("2025-06-10", "2025-06-12"))
+    assert metrics.has_history(store, "2025-06-01", "2025-06-30")
+    assert not metrics.has_history(store, "2025-06-13", "2025-06-30")
+    add_booking(store, A, "2025-06-20", "2025-06-22", 1000)  # a stored booking's nights have history too
+    assert metrics.has_history(store, "2025-06-21", "2025-06-30")
+    assert not metrics.has_history(store, "2025-06-21", "2025-06-30", item_ids=[B])

@@ -54,7 +54,7 @@ def test_notebook_is_stored_without_outputs(name):
     assert notebook["metadata"]["kernelspec"]["name"] == "python3"
 
 
-@pytest.mark.slow
+@pytest.mark.notebook
 @pytest.mark.parametrize("name", ALL)
 def test_notebook_runs_without_errors(project, name):
     notebook = execute(project / "notebooks" / name)
@@ -73,7 +73,7 @@ def test_notebook_runs_without_errors(project, name):
     assert (project / "store" / "avito.duckdb").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.notebook
 def test_default_store_is_the_project_data_folder(project, monkeypatch):
     """Started in notebooks/, a notebook still uses <project>/data/avito.duckdb when AVITO_KIT_DB is unset."""
     monkeypatch.delenv("AVITO_KIT_DB")

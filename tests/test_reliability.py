@@ -24,13 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
 from avito_kit import actions, checks, cli, metrics
 from avito_kit.auth import AvitoAuth
 from avito_kit.client import AvitoApiClient
-from avito_kit.dates import avito_today
 from avito_kit.limits import RetryPolicy
 from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
 from avito_kit.session import SANDBOX_BASE_URL, open_client
@@ -38,25 +36,17 @@ from avito_kit.store import Store
 from avito_kit.sync import DEFAULT_MAX_AGE, sync
 
 from .fakes import FakeClock
-from .test_cli import assert_one_line, cli_run, file_digest
-from .test_sync import assert_consistent, snapshot
-
-TODAY = avito_today()  # Avito's day: Moscow's date
-
-
-def day(offset: int) -> str:
-    return (TODAY + dt.timedelta(days=offset)).isoformat()
-
-
-def assert_tables_equal(got: dict[str, pd.DataFrame], expected: dict[str, pd.DataFrame], context: str) -> None:
-    """``snapshot``s equal, a booking's ``vanished_at`` compared as vanished or not (it is when it was seen)."""
-    assert got.keys() == expected.keys(), context
-    for table in expected:
-        left, right = got[table], expected[table]
-        if "vanished_at" in right.columns:
-            left, right = (f.assign(vanished_at=f.vanished_at.notna()) for f in (left, right))
-        pd.testing.assert_frame_equal(left, right, obj=f"{table} ({context})")
-
+from .helpers import (
+    assert_consistent,
+    assert_one_line,
+    assert_tables_equal,
+    cli_run,
+    copy_store,
+    file_digest,
+    snapshot,
+    synced_store_file,
+)
+from .helpers import iso_day as day
 
 # -- fault soak ---------------------------------------------------------------------------------------------
 
@@ -86,6 +76,7 @@ async def faulty_sync(fault_seed: int, path: Path, monkeypatch) -> tuple[Store, 
     return store, sandbox
 
 
+@pytest.mark.slow
 async def test_twenty_faulty_runs_end_in_the_tables_of_a_clean_run(tmp_path, monkeypatch):
     clean = Store(tmp_path / "clean.duckdb")
     async with open_client(sandbox=Sandbox(**SOAK_WORLD)) as client:
@@ -370,16 +361,10 @@ BAD_WORLD = {"seed": 31, "n_items": 6, "n_chats": 8}
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory) -> tuple[Path, int, str]:
     """A store synced from ``BAD_WORLD``; a listing of it with no future bookings; a chat."""
-    path = tmp_path_factory.mktemp("bad_input") / "avito.duckdb"
+    path = synced_store_file(tmp_path_factory, Sandbox(**BAD_WORLD), "bad_input")
     store = Store(path)
-    asyncio.run(_sync_into(store))
     item = int(store.items().query("status == 'removed'").item_id.iloc[0])
     return path, item, str(store.chats().query("chat_type == 'u2i'").chat_id.iloc[0])
-
-
-async def _sync_into(store: Store) -> None:
-    async with open_client(sandbox=Sandbox(**BAD_WORLD)) as client:
-        await sync(client, store, progress=False)
 
 
 @pytest.fixture
@@ -387,8 +372,7 @@ def bad_env(synced, tmp_path):
     """A copy of the synced store (opened once, as a caller would have it), its listing and chat, and the
     sandbox it came from, whose request log must stay empty."""
     path, item, chat = synced
-    db = tmp_path / "avito.duckdb"
-    shutil.copy(path, db)
+    db = copy_store(path, tmp_path)
     return db, Store(db), item, chat, Sandbox(**BAD_WORLD)
 
 

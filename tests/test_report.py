@@ -4,9 +4,7 @@ PNG export through kaleido drives the same Chromium."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import os
 import re
 import struct
 from pathlib import Path
@@ -22,35 +20,18 @@ from avito_kit.report import REPORT_CHARTS, export_png, write_report
 from avito_kit.sandbox import Sandbox
 from avito_kit.session import open_client
 from avito_kit.store import Store
-from avito_kit.sync import sync
 from avito_kit.widgets import InboxWidget
 
-CHROMIUM = Path("/usr/bin/chromium")
+from .helpers import CHROMIUM, clean_sync, require_chromium, synced_store_file
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 PLOTLY_BANNER = f"plotly.js v{get_plotlyjs_version()}"
 
 
-def require_chromium() -> None:
-    """Skip without Debian's Chromium on a developer's machine; under CI=true a missing browser is a failure."""
-    if CHROMIUM.is_file():
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium for the browser tests")
-    pytest.skip(f"{CHROMIUM} is not installed")
-
-
 @pytest.fixture(scope="module")
 def synced_store(tmp_path_factory) -> Store:
-    store = Store(tmp_path_factory.mktemp("store") / "avito.duckdb")
-
-    async def fill() -> None:
-        client = open_client(sandbox=Sandbox(seed=1))
-        async with client:
-            await sync(client, store, progress=False)
-
-    asyncio.run(fill())
-    return store
+    return Store(synced_store_file(tmp_path_factory, Sandbox(seed=1), "store"))
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +120,7 @@ def test_default_path_and_period(synced_store, isolated_workdir):
     assert "02.03.2026 — 31.03.2026" in path.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_explicit_period(synced_store, tmp_path):
     path = write_report(synced_store, tmp_path / "r.html", date_from="2026-01-01", date_to="2026-01-31",
                         today="2026-01-15")
@@ -158,6 +140,7 @@ def test_bad_dates_raise_before_writing(synced_store, tmp_path, kwargs, message)
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_written_atomically(synced_store, tmp_path, monkeypatch):
     target = tmp_path / "report.html"
     target.write_text("previous report", encoding="utf-8")
@@ -183,16 +166,10 @@ def test_empty_store_still_gives_a_report(tmp_path):
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory) -> Store:
     """What ``make demo`` syncs: the sandbox with its default seed."""
-    store = Store(tmp_path_factory.mktemp("demo") / "avito.duckdb")
-
-    async def fill() -> None:
-        async with open_client(sandbox=Sandbox()) as client:
-            await sync(client, store, progress=False)
-
-    asyncio.run(fill())
-    return store
+    return Store(synced_store_file(tmp_path_factory, Sandbox(), "demo"))
 
 
+@pytest.mark.slow
 async def test_the_inbox_and_the_report_count_the_same_waiting_guests(demo_store, tmp_path):
     """One definition (metrics.messaging): a system message neither asks nor answers. The demo holds chats where
     Avito's system message came after the host's answer, which the inbox once counted as a guest waiting."""
@@ -273,3 +250,46 @@ def test_export_png_without_a_browser_says_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="BROWSER_PATH"):
         export_png(go.Figure(), tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+# -- a notice, compact plots, a table that sorts and pages (issue 12) --------------------------------------------
+
+
+def test_a_notice_is_shown_at_the_top_escaped(synced_store, tmp_path):
+    path = write_report(synced_store, tmp_path / "r.html", notice="История смоделирована <демо> & пример")
+    page = path.read_text(encoding="utf-8")
+    notice = page.index('class="note warn banner notice"')
+    assert "История смоделирована &lt;демо&gt; &amp; пример" in page[notice:notice + 200]
+    assert notice < page.index("Итоги периода")
+    assert 'class="note warn banner notice"' not in write_report(synced_store, tmp_path / "plain.html").read_text(
+        encoding="utf-8")
+
+
+def test_plots_carry_cyrillic_as_utf8_and_keep_escaped_backslashes():
+    fig = go.Figure(go.Bar(x=["Занято", "a\\u0410b"], y=[1, 2]))
+    div = report._plot_div(fig, "x")
+    assert '"Занято"' in div and "\\u0417" not in div
+    assert '"a\\\\u0410b"' in div  # a literal backslash-u in the data stays as it was
+
+
+def test_small_report_keeps_every_listing_in_the_grid_and_a_sortable_table(synced_store, page):
+    grid = charts.attention_grid(metrics.grid(synced_store, dt.date.today(), dt.date.today() + dt.timedelta(days=59)))
+    assert [t.meta for t in grid.data] == ["booked", "blocked", "free"]  # no summary row for a small account
+    table = page[page.index('<table class="listings sortable"'):]
+    assert table.count('data-sort="num"') == 7 and 'data-page-size="25"' in table
+    assert "Показаны 40 из" not in page
+
+
+def test_a_first_sync_of_a_real_account_compares_with_no_year_it_has_no_data_for(tmp_path):
+    """Avito refuses past bookings reads (422), so a first sync knows nothing of last year: every KPI card says
+    "нет истории" against last year instead of a change against zeros."""
+    sandbox = Sandbox(seed=4, n_items=3, n_chats=3)  # Avito's behaviour: past reads refused
+    store = clean_sync(sandbox, tmp_path / "first.duckdb")
+    today = sandbox.today
+    path = write_report(store, tmp_path / "r.html", date_from=today, date_to=today + dt.timedelta(days=29),
+                        today=today)
+    html = path.read_text(encoding="utf-8")
+    last_year = today.year - 1
+    cards = html.count('class="kpi"')
+    assert cards >= 6
+    assert html.count(f"нет истории <span>к {last_year} году</span>") == cards

@@ -21,12 +21,12 @@ from avito_kit.errors import (
 )
 from avito_kit.limits import MIN_PER_MINUTE, RateLimiter, RetryPolicy
 from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
-from avito_kit.session import SANDBOX_BASE_URL, open_client
+from avito_kit.session import SANDBOX_BASE_URL
 from avito_kit.store import Store
 from avito_kit.sync import sync
 
 from .fakes import CLIENT_ID, USER_ID, FakeAvito, FakeClock, make_client
-from .test_sync import snapshot
+from .helpers import snapshot, synced_store_file
 
 CHATS = f"/messenger/v2/accounts/{USER_ID}/chats"
 SELF = "/core/v1/accounts/self"
@@ -284,13 +284,7 @@ SYNC_WORLD = {"seed": 31, "n_items": 3, "n_chats": 8}
 
 @pytest.fixture(scope="module")
 def clean_tables(tmp_path_factory):
-    store = Store(tmp_path_factory.mktemp("clean") / "clean.duckdb")
-
-    async def clean_run() -> None:
-        async with open_client(sandbox=Sandbox(**SYNC_WORLD)) as client:
-            await sync(client, store, progress=False, max_age=None)
-    asyncio.run(clean_run())
-    return snapshot(store)
+    return snapshot(Store(synced_store_file(tmp_path_factory, Sandbox(**SYNC_WORLD), "clean")))
 
 
 @pytest.mark.parametrize("fault", ["429", "503", "drop"])

@@ -9,7 +9,7 @@ import itertools
 import json
 import time
 import types
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import httpx
 import pytest
@@ -120,6 +120,7 @@ async def test_big_booking_ids_stay_exact_through_json(http, sandbox):
     assert float(booking["avito_booking_id"]) != booking["avito_booking_id"]  # a float would corrupt it
 
 
+@pytest.mark.slow
 def test_generating_a_big_world_is_quick():
     started = time.perf_counter()
     sandbox = Sandbox(seed=1, today=TODAY, n_items=1000, n_chats=600, messages_per_chat=20)
@@ -795,3 +796,111 @@ def test_the_core_imports_none_of_its_adapters():
         imported = {node.module for node in ast.walk(ast.parse(module.read_text(encoding="utf-8")))
                     if isinstance(node, ast.ImportFrom) and node.module}
         assert not imported & {"server", "transport"}, module.name
+
+
+# ---- the world replayed over time (issue 12 §5) ------------------------------------------------------------
+
+
+def test_every_booking_was_made_before_its_check_in_and_today_and_canceled_in_between(sandbox):
+    from avito_kit.sandbox.data import booking_dates
+
+    today, leads = TODAY.toordinal(), []
+    for item in sandbox.items:
+        for booking in sandbox.bookings(item.id):
+            made, canceled = booking_dates(sandbox.seed, booking, TODAY)
+            check_in = date.fromisoformat(booking["check_in"]).toordinal()
+            assert made <= min(check_in, today)
+            assert (canceled is not None) == (booking["status"] == "canceled")
+            if canceled is not None:
+                assert made <= canceled <= max(made, min(check_in, today))
+            if check_in <= today:
+                leads.append(check_in - made)
+    assert booking_dates(sandbox.seed, booking, TODAY) == (made, canceled)  # a pure function
+    # Spread as real lead times are: some last-minute, most weeks ahead, a few months.
+    assert 0.1 < sum(lead <= 1 for lead in leads) / len(leads) < 0.4
+    assert max(leads) > 60 and sorted(leads)[len(leads) // 2] > 7
+
+
+async def test_an_earlier_today_serves_the_bookings_that_existed_then_with_their_statuses_then(sandbox, http):
+    from avito_kit.sandbox.data import booking_dates
+
+    day = TODAY - timedelta(days=60)
+    sandbox.refuse_past_bookings_read = False  # back on TODAY, the same window
+    item = next(item for item in sandbox.items if any(
+        b["status"] == "canceled" and booking_dates(sandbox.seed, b, TODAY)[1] > day.toordinal()
+        for b in sandbox.bookings(item.id)))
+    path = f"/realty/v1/accounts/{sandbox.user_id}/items/{item.id}/bookings"
+    window = {"date_start": day.isoformat(), "date_end": (TODAY + timedelta(days=365)).isoformat(),
+              "with_unpaid": "true"}
+    today_ids = {b["avito_booking_id"]: b["status"] for b in sandbox.bookings(item.id) if b["check_out"] > str(day)}
+
+    sandbox.today = day
+    then = {b["avito_booking_id"]: b["status"] for b in (await http.get(path, params=window)).json()["bookings"]}
+    expected = {}
+    for booking_id, status in today_ids.items():
+        booking = next(b for b in sandbox.world.bookings[item.id] if b["avito_booking_id"] == booking_id)
+        made, canceled = booking_dates(sandbox.seed, booking, TODAY)
+        if made <= day.toordinal():
+            expected[booking_id] = "active" if canceled is not None and canceled > day.toordinal() else status
+    assert then == expected
+    assert "active" in {then[i] for i in then if today_ids[i] == "canceled"}  # canceled only later
+    assert len(then) < len(today_ids)  # the bookings made since are not there yet
+
+    sandbox.today = TODAY
+    now = {b["avito_booking_id"]: b["status"] for b in (await http.get(path, params=window)).json()["bookings"]}
+    assert now == today_ids
+
+
+async def test_an_earlier_today_serves_the_chats_and_messages_written_by_then(sandbox, http):
+    anchor = sandbox.world.anchor
+    # A chat under way on some day: begun before that day's "now" (09:00 UTC), its last message after.
+    back, chat = next((back, chat) for chat in sandbox.chats.values()
+                      if (back := (anchor - chat.created) // 86400) and anchor - back * 86400 < chat.updated)
+    sandbox.today = TODAY - timedelta(days=back)
+    moment = sandbox.moment
+
+    chats = (await http.get(f"/messenger/v2/accounts/{sandbox.user_id}/chats",
+                            params={"chat_types": "u2i,u2u", "limit": 100})).json()["chats"]
+    assert 0 < len(chats) < len(sandbox.chats)
+    assert all(shown["created"] <= moment and shown["updated"] <= moment for shown in chats)
+    messages = (await http.get(f"/messenger/v3/accounts/{sandbox.user_id}/chats/{chat.id}/messages/")).json()
+    assert 0 < len(messages["messages"]) < len(chat.messages)
+    assert all(message["created"] <= moment for message in messages["messages"])
+    unborn = next(other for other in sandbox.chats.values() if other.created > moment)
+    assert (await http.get(f"/messenger/v2/accounts/{sandbox.user_id}/chats/{unborn.id}")).status_code == 404
+
+    sandbox.today = TODAY
+    chats = (await http.get(f"/messenger/v2/accounts/{sandbox.user_id}/chats",
+                            params={"chat_types": "u2i,u2u", "limit": 100})).json()["chats"]
+    assert len(chats) == len(sandbox.chats)
+
+
+async def test_an_earlier_today_serves_the_stats_until_then_and_listings_closed_later_as_active(sandbox, http):
+    day = TODAY - timedelta(days=30)
+    moment = sandbox.world.moment(day)
+    closed_later = [item.id for item in sandbox.items
+                    if item.finish_time is not None and item.finish_time.timestamp() > moment]
+    assert closed_later
+    sandbox.today = day
+
+    stats = (await http.post(f"/stats/v1/accounts/{sandbox.user_id}/items", json={
+        "dateFrom": (day - timedelta(days=10)).isoformat(), "dateTo": TODAY.isoformat(),
+        "itemIds": [item.id for item in sandbox.items]})).json()["result"]["items"]
+    days = {row["date"] for entry in stats for row in entry["stats"]}
+    assert days and max(days) == day.isoformat()
+
+    listed = (await http.get("/core/v1/items", params={"status": "active", "per_page": 50})).json()["resources"]
+    assert set(closed_later) <= {item["id"] for item in listed}
+    info = (await http.get(f"/core/v1/accounts/{sandbox.user_id}/items/{closed_later[0]}/")).json()
+    assert info["status"] == "active" and info["finish_time"] is None
+
+
+def test_today_moves_back_only_and_only_to_a_date(sandbox):
+    with pytest.raises(ValueError, match="no later history"):
+        sandbox.today = TODAY + timedelta(days=1)
+    with pytest.raises(ValueError, match="must be a date"):
+        sandbox.today = datetime(2026, 6, 1, 12)
+    sandbox.today = TODAY - timedelta(days=400)  # before the world's history: an account with nothing yet
+    assert sandbox.moment == sandbox.world.anchor - 400 * 86400
+    sandbox.today = TODAY
+    assert sandbox.today == TODAY and sandbox.moment is None

@@ -94,7 +94,7 @@ def test_migrates_a_v1_database_keeping_its_rows(tmp_path):
     con.close()
 
     store = Store(path)
-    assert store.schema_version() == SCHEMA_VERSION >= 3  # 2: audit_log; 3: prices and base_params
+    assert store.schema_version() == SCHEMA_VERSION == 4  # 3: booking_coverage; 4: prices and base_params
     assert store.bookings().booking_id.tolist() == [2**63]
     store.audit_begin("block_dates", "item:1", {})
     assert store.counts()["audit_log"] == 1
@@ -549,6 +549,7 @@ def run_together(operation, rounds: int) -> list[BaseException]:
     return failures
 
 
+@pytest.mark.slow
 def test_two_threads_opening_the_file_at_once_can_both_use_frames(store):
     # Sync stores from worker threads while the kernel may use the store too; each round opens the closed
     # file from two threads at once.
@@ -560,6 +561,7 @@ def test_two_threads_opening_the_file_at_once_can_both_use_frames(store):
     assert run_together(register_a_frame, rounds=150) == []
 
 
+@pytest.mark.slow
 def test_two_threads_updating_the_same_listing_at_once_both_succeed(store):
     def set_price(thread: int, i: int) -> None:
         store.upsert_items(pd.DataFrame({"item_id": [ITEM], "price": [1000 * thread + i]}), USER)
@@ -568,6 +570,7 @@ def test_two_threads_updating_the_same_listing_at_once_both_succeed(store):
     assert store.items().price.tolist() in ([19], [1019])
 
 
+@pytest.mark.slow
 def test_a_reader_and_a_writer_process_both_succeed(store):
     writer = """
         import sys, pandas as pd
@@ -605,6 +608,7 @@ def test_a_reader_and_a_writer_process_both_succeed(store):
     assert store.counts()["bookings"] == 40
 
 
+@pytest.mark.slow
 def test_waits_for_a_lock_then_gives_up_with_a_clear_error(store):
     holder = subprocess.Popen(
         [

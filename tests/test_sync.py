@@ -35,69 +35,10 @@ from avito_kit.store import Store
 from avito_kit.sync import DEFAULT_MAX_AGE, NO_MESSENGER_NOTE, STATS_DAYS_BACK, sync, sync_now
 
 from .fakes import FakeClock
+from .helpers import assert_consistent, assert_same_tables, clean_sync, clean_sync_async, snapshot, sync_with
 
 TODAY = avito_today()  # Avito's day: Moscow's date
 N_CHATS = 25  # small worlds: a sync costs half a second of DuckDB file opens whatever its size
-
-# When a row was written or seen, not what it says: differs between two runs by design.
-WRITE_TIMES = {"first_seen_at", "last_seen_at", "status_changed_at", "updated_at", "synced_at", "observed_at",
-               "logged_at", "finished_at", "started_at", "applied_at"}
-KEYS = {"items": ["item_id"], "bookings": ["booking_id"], "chats": ["chat_id"], "messages": ["message_id"],
-        "item_stats": ["item_id", "date"], "calendar_blocks": ["item_id", "date_start"]}
-
-
-# -- helpers, shared with test_actions and test_cli ---------------------------------------------------------
-
-
-def snapshot(store: Store, skip: tuple[str, ...] = ("sync_runs", "sync_cursors", "schema_version")
-             ) -> dict[str, pd.DataFrame]:
-    """Every table but ``skip`` (run bookkeeping: when things were read), without its write-time columns, in a
-    stable order (one connection)."""
-    result = {}
-    with store.connect(read_only=True) as con:
-        columns = con.execute("SELECT table_name, column_name FROM information_schema.columns "
-                              "ORDER BY table_name, ordinal_position").fetchall()
-        for table in sorted({t for t, _ in columns} - set(skip)):
-            kept = ", ".join(c for t, c in columns if t == table and c not in WRITE_TIMES)
-            result[table] = con.execute(f"SELECT {kept} FROM {table} ORDER BY ALL").df()
-    return result
-
-
-def assert_same_tables(left: Store, right: Store) -> None:
-    a, b = snapshot(left), snapshot(right)
-    assert a.keys() == b.keys()
-    for table in a:
-        pd.testing.assert_frame_equal(a[table], b[table], obj=table)
-
-
-def dump_text(store: Store) -> str:
-    """Every table of the file as text, to search for what must never be stored."""
-    with store.connect(read_only=True) as con:
-        return "\n".join(con.execute(f"SELECT * FROM {t}").df().to_csv(index=False) for t in tables_of(con))
-
-
-def tables_of(con) -> list[str]:
-    return [t for (t,) in con.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
-
-
-async def sync_with(sandbox: Sandbox, store: Store, **sync_args):
-    """A sync that reads everything (``max_age=None``), unless the test asks for the default reuse."""
-    sync_args.setdefault("max_age", None)
-    async with open_client(sandbox=sandbox) as client:
-        return await sync(client, store, progress=False, **sync_args)
-
-
-def clean_sync(sandbox: Sandbox, path) -> Store:
-    """One uneventful sync of ``sandbox`` into a new file (from plain code)."""
-    store = Store(path)
-    asyncio.run(sync_with(sandbox, store))
-    return store
-
-
-async def clean_sync_async(sandbox: Sandbox, path) -> Store:
-    store = Store(path)
-    await sync_with(sandbox, store)
-    return store
 
 
 def ops(sandbox: Sandbox, since: int = 0) -> list[str | None]:
@@ -136,26 +77,6 @@ def bookings_answer(rewrite):
             body["bookings"] = rewrite(request, body["bookings"])
         return body
     return on_bookings
-
-
-def assert_consistent(store: Store) -> None:
-    """What must hold whenever no sync is writing, a killed one included."""
-    with store.connect(read_only=True) as con:
-        def rows(sql):
-            return con.execute(sql).fetchall()
-
-        for table, key in KEYS.items():
-            duplicated = rows(f"SELECT {', '.join(key)} FROM {table} GROUP BY ALL HAVING count(*) > 1")
-            assert not duplicated, f"duplicate keys in {table}"
-        without_first_seen = rows("SELECT booking_id FROM bookings EXCEPT SELECT booking_id FROM booking_events "
-                                  "WHERE event = 'first_seen'")
-        assert not without_first_seen, "every booking has its first_seen event"
-        twice = rows("SELECT booking_id FROM booking_events WHERE event = 'first_seen' GROUP BY 1 HAVING count(*) > 1")
-        assert not twice, "one first_seen event per booking"
-        # A chat row is the cursor of its messages, so it is written only after them.
-        ahead = rows("SELECT c.chat_id FROM chats c LEFT JOIN messages m USING (chat_id) "
-                     "GROUP BY c.chat_id, c.last_message_at HAVING max(m.created) IS DISTINCT FROM c.last_message_at")
-        assert not ahead, f"chats stored ahead of their messages: {ahead[:3]}"
 
 
 # -- what one sync reads ------------------------------------------------------------------------------------
@@ -221,6 +142,7 @@ def test_sync_reads_every_kind_of_data_and_only_reads(tmp_path):
     assert 1 < peak <= client.limiter.max_in_flight
 
 
+@pytest.mark.slow
 async def test_bookings_of_a_listing_page_are_read_while_the_next_page_is_on_its_way(tmp_path):
     """Hundreds of listings come in pages of 99 with no total: the first page's bookings must not wait for
     the last page."""
@@ -267,6 +189,7 @@ def test_a_failing_sync_is_recorded_as_failed_and_raises(tmp_path):
 # -- idempotence and increments ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_a_second_sync_changes_nothing_and_asks_less(tmp_path):
     sandbox = Sandbox(seed=5, n_chats=N_CHATS)
     busy = next(iter(sandbox.chats))
@@ -302,6 +225,7 @@ async def test_a_second_sync_changes_nothing_and_asks_less(tmp_path):
     assert_consistent(store)
 
 
+@pytest.mark.slow
 async def test_bookings_and_stats_read_minutes_ago_are_kept_until_they_age(tmp_path):
     sandbox = Sandbox(seed=6, n_chats=3, refuse_past_bookings_read=False)  # one read per listing, no 422 first
     store = Store(tmp_path / "a.duckdb")
@@ -527,6 +451,7 @@ async def test_the_sync_window_and_the_stats_end_on_moscow_s_date(tmp_path, cloc
 # -- faults and crashes ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_faults_and_expired_tokens_end_in_the_same_tables_as_a_clean_run(tmp_path):
     clock = FakeClock()
     sandbox = Sandbox(seed=11, n_chats=N_CHATS, clock=clock, token_ttl=900, send_retry_after=True,
@@ -559,6 +484,7 @@ async def test_faults_and_expired_tokens_end_in_the_same_tables_as_a_clean_run(t
     assert_consistent(store)
 
 
+@pytest.mark.slow
 async def test_a_sync_dying_between_two_writes_is_completed_by_the_next_run(tmp_path, monkeypatch):
     """The random kills below may miss the moment between writing messages and moving their chat's cursor:
     this one dies exactly there."""

@@ -10,16 +10,17 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from avito_kit import metrics
+from avito_kit import charts, metrics
 from avito_kit.dates import avito_today
 from avito_kit.format import format_pct
 from avito_kit.sandbox import Sandbox
 from avito_kit.session import open_client
 from avito_kit.store import Store
-from avito_kit.sync import sync
 from avito_kit.widgets import CalendarWidget, Dashboard, InboxWidget, SyncButton
 from avito_kit.widgets.dashboard import replace_figure
 from avito_kit.widgets.inbox import fill_template
+
+from .helpers import copy_store, synced_store_file
 
 TODAY = avito_today()
 MONTHS = ("Январь", "Февраль", "Март", "Апрель", "Май", "Июнь", "Июль", "Август", "Сентябрь", "Октябрь", "Ноябрь",
@@ -27,9 +28,17 @@ MONTHS = ("Январь", "Февраль", "Март", "Апрель", "Май"
 WRITES = {"postSendMessage", "chatRead", "putBookingsInfo", "putIntervals"}
 
 
+WORLD = {"seed": 11, "n_items": 4, "n_chats": 12}
+
+
+@pytest.fixture(scope="module")
+def synced_file(tmp_path_factory):
+    return synced_store_file(tmp_path_factory, Sandbox(**WORLD))
+
+
 @pytest.fixture
 def sandbox():
-    return Sandbox(seed=11, n_items=4, n_chats=12)
+    return Sandbox(**WORLD)
 
 
 @pytest.fixture
@@ -39,10 +48,9 @@ async def client(sandbox):
 
 
 @pytest.fixture
-async def store(client, tmp_path):
-    store = Store(tmp_path / "widgets.duckdb")
-    await sync(client, store, progress=False)
-    return store
+def store(synced_file, tmp_path):
+    """A copy of the store synced once from a sandbox identical to ``sandbox``."""
+    return Store(copy_store(synced_file, tmp_path, "widgets.duckdb"))
 
 
 def writes(sandbox: Sandbox, operation: str | None = None) -> list:
@@ -380,6 +388,7 @@ async def test_a_failing_sync_is_shown_in_the_output(sandbox, tmp_path):
 # -- dashboard ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_dashboard_follows_its_pickers_in_place(store):
     board = Dashboard(store, today=TODAY)
     grid_widget, monthly_widget = board.grid_figure, board.monthly_figure
@@ -413,3 +422,26 @@ async def test_replace_figure_updates_traces_of_the_same_kind_in_place():
     assert target.data[0] is bar and list(bar.x) == [5] and target.layout.title.text == "новый"
     replace_figure(target, go.Figure([go.Scatter(x=[1], y=[1]), go.Scatter(x=[2], y=[2])]))
     assert [t.type for t in target.data] == ["scatter", "scatter"]
+
+
+async def test_dashboard_slices_its_kept_grid_exactly_as_metrics_reads_it(store):
+    board = Dashboard(store, today=TODAY)
+    active = board.listing.options[1][1]
+    inactive = [item_id for label, item_id in board.listing.options[1:] if label.endswith(")")][:1] or None
+    periods = [(TODAY, TODAY + dt.timedelta(days=29)), (TODAY - dt.timedelta(days=20), TODAY + dt.timedelta(days=5)),
+               (board._facts_from, board._facts_to)]
+    for first, last in periods:
+        for ids in (None, [active], inactive):
+            expected = metrics.grid(store, first, last, item_ids=ids)
+            # An empty read has no dtypes to compare (DuckDB gives object columns then).
+            pd.testing.assert_frame_equal(board._grid(first, last, ids), expected, check_dtype=len(expected) > 0)
+
+
+async def test_replace_figure_clears_what_the_new_layout_lacks_and_keeps_the_template():
+    target = go.FigureWidget()
+    replace_figure(target, charts.occupancy_grid(None))  # the empty chart: an annotation, hidden axes
+    assert len(target.layout.annotations) == 1 and target.layout.xaxis.visible is False
+    shown = charts.length_of_stay_histogram(pd.DataFrame({"nights": [1, 2], "stays": [3, 4]}))
+    replace_figure(target, shown)
+    assert target.layout.annotations == () and target.layout.xaxis.visible is None
+    assert target.layout.title.text == shown.layout.title.text and target.layout.template == shown.layout.template

@@ -13,6 +13,10 @@ Tests can inject faults (``queue_fault("503")``, ``error_rate=0.1``), advance an
 tokens and reset rate-limit windows, and inspect ``sandbox.requests``, ``blocks``, ``intervals``, ``prices``
 and the effective calendar ``closed_nights(item_id)``.
 
+The world replays over time: set ``sandbox.today`` to an earlier day and it answers as Avito did then (bookings
+made later absent, those canceled later still active, chats, messages and stats until then); ``avito-kit demo``
+syncs it day by day that way. Move ``clock`` along with it for tokens and rate windows.
+
 Switches (``Switches``, each documented there) make it answer the way real accounts do where they differ from
 the specs: no messenger subscription (402), the expired-token body, message and chat envelopes, a bare
 account-wide 429, the 422 on a past bookings read, bookings without an id, 409 conflicts, calendar replace or
@@ -54,6 +58,7 @@ __all__ = [
     "parse_switches",
     "sandbox_from_env",
     "serve_forever",
+    "switches_from_env",
 ]
 
 

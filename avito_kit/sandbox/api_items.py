@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .params import Reject, int_param, list_param
@@ -23,7 +24,7 @@ def list_items(sandbox: SandboxApp, _: dict[str, str], query: dict[str, list[str
     if unknown:  # real accounts: status=all answers 400 "unknown status"
         raise Reject(400, f"unknown status {unknown[0]!r}: use {', '.join(ITEM_STATUSES)}")
     category = int_param(query, "category", None, None, None)
-    selected = [item for item in sandbox.world.items
+    selected = [item for item in sandbox.listed_items()
                 if item.status in statuses and (category is None or category == 24)]
     start = (page - 1) * per_page
     return 200, {"meta": {"page": page, "per_page": per_page},
@@ -32,4 +33,6 @@ def list_items(sandbox: SandboxApp, _: dict[str, str], query: dict[str, list[str
 
 def item_info(sandbox: SandboxApp, path_params: dict[str, str], *_: Any) -> tuple[int, Any]:
     sandbox.check_user(path_params)
-    return 200, sandbox.owned_item(path_params["item_id"]).info()
+    item = sandbox.owned_item(path_params["item_id"])
+    moment = sandbox.moment
+    return 200, (item if moment is None else item.as_of(datetime.fromtimestamp(moment, UTC))).info()

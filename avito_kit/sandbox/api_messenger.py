@@ -33,7 +33,7 @@ def list_chats(sandbox: SandboxApp, path_params: dict[str, str], query: dict[str
         raise Reject(400, f"unknown chat type {unknown[0]!r}")
     item_ids = {path_int(raw, "item_ids") for raw in list_param(query, "item_ids")}
     unread_only = bool_param(query, "unread_only", False)
-    chats = [chat for chat in sandbox.world.chats.values()
+    chats = [chat for chat in sandbox.listed_chats()
              if chat.type in chat_types
              and (not item_ids or chat.item_id in item_ids)
              and (not unread_only or chat.unread)]
@@ -64,7 +64,7 @@ def list_messages(sandbox: SandboxApp, path_params: dict[str, str], query: dict[
 
 def send_message(sandbox: SandboxApp, path_params: dict[str, str], _: dict[str, list[str]], body: Any
                  ) -> tuple[int, Any]:
-    chat = sandbox.chat_at(path_params)
+    chat = sandbox.chat_at(path_params, as_of_today=False)
     if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
         raise Reject(400, 'body must be {"message": {"text": ...}, "type": "text"}')
     if body.get("type", "text") != "text":
@@ -77,7 +77,7 @@ def send_message(sandbox: SandboxApp, path_params: dict[str, str], _: dict[str, 
 
 
 def read_chat(sandbox: SandboxApp, path_params: dict[str, str], *_: Any) -> tuple[int, Any]:
-    chat = sandbox.chat_at(path_params)
+    chat = sandbox.chat_at(path_params, as_of_today=False)
     for message in chat.messages:
         if message["direction"] == "in":
             message["is_read"] = True

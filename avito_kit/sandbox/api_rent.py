@@ -106,7 +106,7 @@ def list_bookings(sandbox: SandboxApp, path_params: dict[str, str], query: dict[
     bool_param(query, "skip_error", False)
     first, last = date_start.isoformat(), date_end.isoformat()
     by_check_in = switches.bookings_window == "check_in"
-    found = [b for b in sandbox.world.bookings.get(item.id, ())
+    found = [b for b in sandbox.world.bookings_as_of(item.id, sandbox.today)
              if (first <= b["check_in"] <= last if by_check_in else b["check_in"] <= last and b["check_out"] > first)
              and (b["status"] != "pending" or with_unpaid)]
     share = switches.bookings_without_id_share
@@ -139,7 +139,7 @@ def put_blocks(sandbox: SandboxApp, path_params: dict[str, str], _: dict[str, li
     refuse_overlaps(blocks, "bookings")
     conflicts = []
     for block in blocks:
-        paid = [booking for booking in sandbox.world.bookings.get(item.id, ())
+        paid = [booking for booking in sandbox.world.bookings_as_of(item.id, sandbox.today)
                 if booking["status"] == "active" and booking["check_in"] < block["date_end"]
                 and booking["check_out"] > block["date_start"]]
         if paid:

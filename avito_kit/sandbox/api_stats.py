@@ -74,6 +74,7 @@ def item_stats(sandbox: SandboxApp, path_params: dict[str, str], _: dict[str, li
     if grouping not in ("day", "week", "month"):
         raise Reject(400, "periodGrouping must be day, week or month")
     world = sandbox.world
+    date_to = min(date_to, sandbox.today)  # the days to come have no counters yet
     entries = []
     for item_id in dict.fromkeys(item_ids):
         if item_id not in world.items_by_id:

@@ -18,7 +18,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -91,6 +91,14 @@ class SandboxApp:
 
     ``blocks``, ``intervals`` and ``prices`` keep what was pushed, per item id, since Avito offers no endpoint
     to read them back; ``closed_nights(item_id)`` is the calendar a guest sees; ``requests`` logs every request.
+
+    The world replays over time: set ``today`` to an earlier day (an attribute that may change between
+    requests, like the switches) and the sandbox answers as Avito did on that day. Bookings made later are
+    absent and those canceled later still active (each booking was made some lead time before check-in:
+    ``data.booking_dates``), chats and messages end at that day's 09:00 UTC, stats end on that day, and a
+    listing closed later is still active. Token expiry and rate windows follow ``clock``: move both together.
+
+    >>> app.today = date(2026, 3, 1)   # the account as it stood on 1 March; back to date(2026, 6, 15) later
     """
 
     def __init__(
@@ -113,7 +121,7 @@ class SandboxApp:
         self.switches.update(switch_values)
         self.world: World = generate_world(seed, today or avito_today(), n_items, n_chats, messages_per_chat)
         self.seed = seed
-        self.today: date = self.world.today
+        self._today: date = self.world.today
         self.client_id = client_id
         self._client_secret = client_secret
         self.clock = clock
@@ -136,6 +144,27 @@ class SandboxApp:
                 f"items={len(self.world.items)}, chats={len(self.world.chats)}, requests={len(self.requests)})")
 
     # ---- the public surface for clients and tests -------------------------------------------------------
+
+    @property
+    def today(self) -> date:
+        """The sandbox's date: it answers with the world as it stood that day (see the class docstring)."""
+        return self._today
+
+    @today.setter
+    def today(self, day: date) -> None:
+        if not isinstance(day, date) or isinstance(day, datetime):
+            raise ValueError(f"the sandbox's today must be a date, not {day!r}")
+        if day > self.world.today:
+            raise ValueError(f"the sandbox's world was generated on {self.world.today} and has no later history; "
+                             f"today must be at most that, not {day}")
+        with self._lock:
+            self._today = day
+
+    @property
+    def moment(self) -> int | None:
+        """Unix seconds of "now" in the world's replay (``today`` 09:00 UTC), or None on the world's own today,
+        when everything, including what requests added since, is shown."""
+        return None if self._today == self.world.today else self.world.moment(self._today)
 
     @property
     def user_id(self) -> int:
@@ -173,8 +202,10 @@ class SandboxApp:
         return self.calendars.prices
 
     def bookings(self, item_id: int) -> list[dict[str, Any]]:
-        """The item's bookings (all statuses), in the ``getRealtyBookings`` shape."""
-        return self.world.bookings[item_id]
+        """The item's bookings (all statuses) as of ``today``, in the ``getRealtyBookings`` shape."""
+        if item_id not in self.world.bookings:
+            raise KeyError(item_id)
+        return self.world.bookings_as_of(item_id, self._today)
 
     def open_dates(self, item_id: int) -> dict[date, int]:
         """Days of the coming year open for sale after the last ``putIntervals``, with their quota.
@@ -188,7 +219,7 @@ class SandboxApp:
         """The nights of the coming year (today and the 364 after) a guest cannot book: those under a manual
         block, those the last intervals push left out, and those of paid bookings (see ``api_rent``)."""
         with self._lock:
-            return self.calendars.closed_nights(item_id, self.today, self.world.bookings.get(item_id, []))
+            return self.calendars.closed_nights(item_id, self.today, self.world.bookings_as_of(item_id, self.today))
 
     def queue_fault(self, kind: str, path_contains: str | None = None, retry_after: float | None = None) -> None:
         """Apply a fault to the next request whose path contains ``path_contains`` (any request when None):
@@ -399,12 +430,32 @@ class SandboxApp:
             raise Reject(404, f"item {item_id} not found")
         return item
 
-    def chat_at(self, path_params: dict[str, str]) -> Chat:
+    def listed_items(self) -> list[Item]:
+        """The listings as of ``today``."""
+        moment = self.moment
+        if moment is None:
+            return self.world.items
+        now = datetime.fromtimestamp(moment, UTC)
+        return [item.as_of(now) for item in self.world.items]
+
+    def listed_chats(self) -> list[Chat]:
+        """The chats as of ``today``, each with the messages written by then."""
+        moment = self.moment
+        chats = self.world.chats.values()
+        if moment is None:
+            return list(chats)
+        return [shown for chat in chats if (shown := chat.as_of(moment)) is not None]
+
+    def chat_at(self, path_params: dict[str, str], *, as_of_today: bool = True) -> Chat:
+        """The chat of the path, 404 when unknown or begun after ``today``; with its messages until then, or,
+        ``as_of_today=False``, the stored chat itself (what a write changes)."""
         self.check_user(path_params)
         chat = self.world.chats.get(path_params["chat_id"])
-        if chat is None:
+        moment = self.moment
+        shown = chat if chat is None or moment is None else chat.as_of(moment)
+        if shown is None:
             raise Reject(404, "chat not found")
-        return chat
+        return shown if as_of_today else chat
 
     def refuse_past(self, day: date, field_name: str) -> None:
         if self.switches.refuse_past_calendar and day < self.today:

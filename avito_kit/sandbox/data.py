@@ -10,6 +10,10 @@ Ids follow the real sizes: the user id fits int32, listing ids exceed 2^31, and 
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
+import hashlib
+import math
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -17,12 +21,20 @@ from typing import Any
 
 from ..dates import avito_today
 
-__all__ = ["Account", "Chat", "Item", "World", "generate_world"]
+__all__ = ["Account", "BookingIds", "Chat", "Item", "World", "booking_dates", "chat_user", "draw_guest_user",
+           "generate_world", "make_booking", "message_content", "new_message_id"]
 
 # The first integer a float (IEEE double) cannot represent: booking ids from here on must stay ints.
 BIG_BOOKING_ID_BASE = 9_007_199_254_740_993
 HISTORY_DAYS = 365  # bookings span a year before and a year after today
 STATS_DAYS = 270  # itemStatsShallow: "глубина такого запроса ограничена 270 днями"
+# When bookings were made, for the world's replay over time (``World.bookings_as_of``): a fifth are last-minute
+# (0-2 days ahead), the rest some weeks ahead (an exponential lead, as short-term rentals see), and an unpaid
+# request is a few days old.
+LAST_MINUTE_SHARE = 0.2
+LEAD_MEAN_DAYS = 24
+LEAD_MAX_DAYS = 300
+PENDING_AGE_MEAN_DAYS = 4
 
 # (city, URL slug, latitude, longitude, streets)
 CITIES: tuple[tuple[str, str, float, float, tuple[str, ...]], ...] = (
@@ -151,6 +163,12 @@ class Item:
             "vas": self.vas,
         }
 
+    def as_of(self, moment: datetime) -> Item:
+        """The listing as it stood at ``moment``: one closed later was still active then."""
+        if self.finish_time is None or self.finish_time <= moment:
+            return self
+        return dataclasses.replace(self, status="active", finish_time=None)
+
     def image_url(self, size: str = "140x105") -> str:
         return f"https://00.img.avito.st/image/1/{self.id}/{size}.jpg"
 
@@ -191,6 +209,15 @@ class Chat:
     def unread(self) -> bool:
         return any(m["direction"] == "in" and not m["is_read"] for m in reversed(self.messages))
 
+    def as_of(self, moment: int) -> Chat | None:
+        """The chat as it stood at ``moment`` (unix seconds): its messages until then; None before it began."""
+        if self.created > moment:
+            return None
+        if not self.messages or self.messages[-1]["created"] <= moment:
+            return self
+        shown = bisect.bisect_right(self.messages, moment, key=lambda message: message["created"])
+        return dataclasses.replace(self, messages=self.messages[:shown])
+
     def last_message(self) -> dict[str, Any] | None:
         if not self.messages:
             return None
@@ -223,9 +250,35 @@ class World:
     chats: dict[str, Chat]
     items_by_id: dict[int, Item] = field(init=False, repr=False)
     _stats_cache: dict[int, dict[date, dict[str, int]]] = field(default_factory=dict, repr=False)
+    _made_on: dict[int, tuple[int, int | None]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.items_by_id = {item.id: item for item in self.items}
+
+    def moment(self, day: date) -> int:
+        """Unix seconds of the world's "now" on ``day`` (09:00 UTC, as ``anchor`` is on ``today``)."""
+        return self.anchor - (self.today - day).days * 86400
+
+    def bookings_as_of(self, item_id: int, day: date) -> list[dict[str, Any]]:
+        """The item's bookings that existed on ``day``, each with its status of that day (one canceled later
+        was still active); all of them, as they are, from ``today`` on. When each was made: ``booking_dates``."""
+        bookings = self.bookings.get(item_id, [])
+        if day >= self.today:
+            return bookings
+        ordinal, made_on = day.toordinal(), self._made_on
+        shown = []
+        for booking in bookings:
+            booking_id = booking["avito_booking_id"]
+            dates = made_on.get(booking_id)
+            if dates is None:
+                dates = made_on[booking_id] = booking_dates(self.seed, booking, self.today)
+            made, canceled = dates
+            if made > ordinal:
+                continue
+            if canceled is not None and canceled > ordinal:
+                booking = {**booking, "status": "active"}
+            shown.append(booking)
+        return shown
 
     def daily_stats(self, item_id: int) -> dict[date, dict[str, int]]:
         """Daily unique views/contacts/favorites of the last 270 days; days without activity are absent.
@@ -346,6 +399,7 @@ def make_booking(
     booking_id: int,
     check_in: date,
     check_out: date,
+    *,
     status: str,
     base_price: int,
     guest_count: int,
@@ -420,6 +474,37 @@ def _draw_bookings(rng: random.Random, items: list[Item], today: date) -> dict[i
             gap_max = 4 if check_out < today_ordinal else 4 + (check_out - today_ordinal) // 20
             day = check_out + int(draw() * (gap_max + 1))
     return result
+
+
+def booking_dates(seed: int, booking: dict[str, Any], today: date) -> tuple[int, int | None]:
+    """(the day it was made, the day it was canceled or None), as date ordinals, of a booking of the world
+    generated on ``today``: a pure function of the seed and the booking, so bookings added later get one too.
+
+    Made some lead time before check-in, never after ``today`` (a booking ahead of today exists today, so it
+    was made at most ``today``); canceled between then and its check-in (or ``today``, if sooner).
+    """
+    digest = hashlib.blake2b(f"{seed}:{booking['avito_booking_id']}".encode(), digest_size=24).digest()
+    first, second, third = (int.from_bytes(digest[i:i + 8]) / 2**64 for i in (0, 8, 16))
+    today_ordinal = today.toordinal()
+    check_in = date.fromisoformat(booking["check_in"]).toordinal()
+    if booking["status"] == "pending":
+        made = today_ordinal - _exponential(second, PENDING_AGE_MEAN_DAYS)
+    elif check_in > today_ordinal:
+        # What still lies ahead was booked at least that far ahead; the lead beyond that is memoryless.
+        made = today_ordinal - _exponential(second, LEAD_MEAN_DAYS)
+    elif first < LAST_MINUTE_SHARE:
+        made = check_in - int(second * 3)
+    else:
+        made = check_in - _exponential(second, LEAD_MEAN_DAYS)
+    made = min(made, check_in, today_ordinal)
+    if booking["status"] != "canceled":
+        return made, None
+    last = max(made, min(check_in, today_ordinal))
+    return made, made + int(third * (last - made + 1))
+
+
+def _exponential(uniform: float, mean: float) -> int:
+    return min(int(-mean * math.log(1 - uniform)), LEAD_MAX_DAYS)
 
 
 def draw_guest_user(rng: random.Random) -> tuple[int, dict[str, Any]]:

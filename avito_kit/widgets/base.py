@@ -12,6 +12,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..actions import refusal_text
 from ..errors import AvitoError
 from ..store import Store
 
@@ -106,7 +107,7 @@ class ActionWidget(widgets.VBox):
         expected = isinstance(exc, AvitoError | ValueError | OSError)
         text = f"{type(exc).__name__}: {exc}\n" if expected else "".join(traceback.format_exception(exc))
         self.output.append_stderr(text)
-        self._say(f"Ошибка: {exc}", "error")
+        self._say(refusal_text(exc) or f"Ошибка: {exc}", "error")
 
     def _say(self, text: str, kind: str = "info") -> None:
         color = {"info": "#1b5e20", "warn": "#8a6d00", "error": "#b71c1c"}[kind]

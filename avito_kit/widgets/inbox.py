@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
 
 from .. import metrics
-from ..actions import mark_read, send_reply
+from ..actions import NO_MESSENGER_TEXT, mark_read, send_reply
 from ..checks import MAX_MESSAGE_LENGTH, check_text
 from ..client import AvitoApiClient
 from ..dates import avito_today
@@ -131,7 +132,11 @@ class InboxWidget(ActionWidget):
             self._refreshing = False
         self._show_chat()
         waiting = int(frame["needs_attention"].sum()) if len(frame) else 0
-        if not self._rows:
+        if _messenger_skipped(self.store):
+            self._say(f"{NO_MESSENGER_TEXT}: " + ("показаны чаты прошлых синхронизаций, ответить не получится."
+                                                  if self._rows else "чаты не синхронизированы; объявления, брони "
+                                                  "и статистика — да."), "warn")
+        elif not self._rows:
             self._say("Чатов пока нет: сначала синхронизируйте данные с Авито.", "warn")
         elif not self.status.value:
             self._say(f"Чатов: {len(self._rows)}, новых или без ответа: {waiting}.")
@@ -279,6 +284,13 @@ class InboxWidget(ActionWidget):
         self.mark_read_button.disabled = self.busy or self.chat_id is None
         self.chat_list.disabled = self.busy
         self.confirm_box.layout.display = "flex" if confirming else "none"
+
+
+def _messenger_skipped(store: Store) -> bool:
+    """Whether the last completed sync skipped the messenger because Avito answered 402."""
+    runs = store.sync_runs()
+    done = runs[runs["status"] == "ok"]
+    return bool(len(done)) and bool(json.loads(done["counts"].iloc[-1] or "{}").get("messenger_skipped"))
 
 
 def fill_template(template: str, values: dict[str, str | None]) -> str:
