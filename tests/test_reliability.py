@@ -135,7 +135,9 @@ def run(db, updated):
     handle = sandbox.handle
 
     def handle_and_tell(*args, **kwargs):
-        print("request", flush=True)  # the test kills the process a random number of requests in
+        # The test kills the process a random number of requests in. One write of the whole line: print() may
+        # write "request" and its newline apart, and a kill between them would glue the parent's "exit" to it.
+        os.write(1, b"request\\n")
         return handle(*args, **kwargs)
 
     sandbox.handle = handle_and_tell
@@ -145,7 +147,7 @@ def run(db, updated):
             await sync(client, Store(db), progress=False, max_age=None if updated else DEFAULT_MAX_AGE)
 
     asyncio.run(main())
-    print("done", flush=True)
+    os.write(1, b"done\\n")
 
 
 print("ready", flush=True)
@@ -191,13 +193,13 @@ class ForkingSyncs:
         kind, pid = self._line().split()
         assert kind == "pid", self.errors.read_text()
         seen, line = 0, ""
-        while not line.startswith("exit"):
+        while "exit " not in line:  # "exit N" comes from the parent once the child is gone
             line = self._line()
             seen += line == "request"
             if line == "request" and seen == requests:
                 time.sleep(delay)  # the kill may land in a request, between two, or in a write
                 os.kill(int(pid), signal.SIGKILL)
-        return line == f"exit {-signal.SIGKILL}"
+        return line.endswith(f"exit {-signal.SIGKILL}")
 
     def close(self) -> None:
         self.process.stdin.close()
