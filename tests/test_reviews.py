@@ -1,0 +1,200 @@
+"""Ratings and reviews: the client's four operations against the sandbox, every request and answer checked
+against ratings.json, paging, input checks before any request, and the "no ratings" switch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from avito_kit.errors import AvitoBadRequest, AvitoError, AvitoTransportError
+from avito_kit.sandbox import Sandbox
+from avito_kit.sandbox.api_ratings import REVIEWS_PAGE_MAX
+from avito_kit.session import open_client
+from tests.openapi_contract import OpenApiContract, require_contract
+
+from .helpers import TODAY, issue_token
+
+BASE_URL = "https://api.avito.ru"
+
+
+@pytest.fixture(scope="module")
+def contract() -> OpenApiContract:
+    return require_contract()
+
+
+@pytest.fixture
+def sandbox() -> Sandbox:
+    return Sandbox(seed=11, today=TODAY, n_items=12, n_chats=4)
+
+
+class RatingsApi:
+    """Plain httpx against the sandbox's ratings, every exchange checked against ratings.json."""
+
+    def __init__(self, http: httpx.AsyncClient, contract: OpenApiContract) -> None:
+        self.http, self.contract = http, contract
+
+    async def call(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
+                   valid_request: bool = True) -> httpx.Response:
+        if valid_request:
+            self.contract.validate_request(method, path, params or {}, json_body=json)
+        else:
+            with pytest.raises(AssertionError):
+                self.contract.validate_request(method, path, params or {}, json_body=json)
+        response = await self.http.request(method, path, params=params, json=json)
+        self.contract.validate_response(method, path, response.status_code,
+                                        response.json() if response.content else None)
+        return response
+
+
+@pytest.fixture
+async def api(contract, sandbox):
+    async with httpx.AsyncClient(transport=sandbox.transport(), base_url=BASE_URL,
+                                 headers={"Authorization": f"Bearer {issue_token(sandbox)}"}) as http:
+        yield RatingsApi(http, contract)
+
+
+# -- the sandbox against the spec --------------------------------------------------------------------------
+
+
+async def test_rating_info_matches_the_reviews(api, sandbox):
+    body = (await api.call("GET", "/ratings/v1/info")).json()
+    scores = [r.score for r in sandbox.reviews.reviews if r.used_in_score]
+    assert body["isEnabled"] is True
+    assert body["rating"]["reviewsCount"] == len(sandbox.reviews.reviews) > 20
+    assert body["rating"]["score"] == round(sum(scores) / len(scores), 1)
+
+
+async def test_the_seeded_reviews_cover_every_score_images_answers_and_one_rejection(api, sandbox):
+    reviews, offset = [], 0
+    while True:
+        page = (await api.call("GET", "/ratings/v1/reviews", params={"offset": offset, "limit": 50})).json()
+        reviews += page["reviews"]
+        offset += 50
+        if offset >= page["total"]:
+            break
+    assert len(reviews) == page["total"] == len({r["id"] for r in reviews})
+    assert {r["score"] for r in reviews} == {1, 2, 3, 4, 5}
+    assert any(r["images"] for r in reviews) and any(not r["images"] for r in reviews)
+    statuses = [(r["answer"] or {}).get("status") for r in reviews]
+    assert statuses.count("rejected") == 1 and "published" in statuses and None in statuses
+    rejected = next(r for r in reviews if (r["answer"] or {}).get("status") == "rejected")
+    assert rejected["answer"]["reject_reasons"][0]["title"] and rejected["canAnswer"] is True
+    assert [r["createdAt"] for r in reviews] == sorted((r["createdAt"] for r in reviews), reverse=True)
+    item_ids = {item.id for item in sandbox.items}
+    assert all(r["item"]["id"] in item_ids and r["sender"]["name"] for r in reviews)
+
+
+@pytest.mark.parametrize("params", [{"offset": 0, "limit": 51}, {"offset": -1, "limit": 10}, {"limit": 10},
+                                    {"offset": 0, "limit": 0}])
+async def test_bad_paging_is_a_400_in_the_spec_shape(api, params):
+    response = await api.call("GET", "/ratings/v1/reviews", params=params, valid_request=False)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "validation"
+
+
+async def test_answering_then_removing_an_answer(api, sandbox):
+    review = next(r for r in sandbox.reviews.reviews if r.answer is None)
+    created = await api.call("POST", "/ratings/v1/answers", json={"reviewId": review.id, "message": "Спасибо!"})
+    assert created.status_code == 200
+    answer_id = created.json()["id"]
+    assert review.answer == {"id": answer_id, "text": "Спасибо!", "status": "moderation",
+                             "createdAt": created.json()["createdAt"], "reject_reasons": []}
+    again = await api.call("POST", "/ratings/v1/answers", json={"reviewId": review.id, "message": "Ещё раз"})
+    assert again.status_code == 400  # one answer per review
+    removed = await api.call("DELETE", f"/ratings/v1/answers/{answer_id}")
+    assert removed.json() == {"success": True} and review.answer is None
+    gone = await api.call("DELETE", f"/ratings/v1/answers/{answer_id}")
+    assert gone.status_code == 404
+
+
+async def test_a_rejected_answer_can_be_replaced(api, sandbox):
+    review = next(r for r in sandbox.reviews.reviews if r.answer and r.answer["status"] == "rejected")
+    created = await api.call("POST", "/ratings/v1/answers", json={"reviewId": review.id, "message": "Спасибо."})
+    assert created.status_code == 200 and review.answer["status"] == "moderation"
+
+
+async def test_answer_errors(api):
+    assert (await api.call("POST", "/ratings/v1/answers", json={"reviewId": 1, "message": "x"})).status_code == 404
+    bad = await api.call("POST", "/ratings/v1/answers", json={"reviewId": "x", "message": "x"}, valid_request=False)
+    assert bad.status_code == 400
+    blank = await api.call("POST", "/ratings/v1/answers", json={"reviewId": 1, "message": " "})
+    assert blank.status_code == 400
+
+
+@pytest.mark.parametrize(("access", "status"), [("forbidden", 403), ("payment_required", 402)])
+async def test_an_account_without_ratings_is_refused(api, sandbox, access, status):
+    sandbox.switches.ratings_access = access
+    assert (await api.call("GET", "/ratings/v1/info")).status_code == status
+    assert (await api.call("GET", "/ratings/v1/reviews", params={"offset": 0, "limit": 5})).status_code == status
+
+
+async def test_replaying_an_earlier_day_hides_later_reviews_and_answers(sandbox):
+    everything = sandbox.reviews.as_of(None)
+    sandbox.today = TODAY.replace(month=1, day=15)
+    moment = sandbox.moment
+    earlier = sandbox.reviews.as_of(moment)
+    assert 0 < len(earlier) < len(everything)
+    assert all(r.to_json(moment)["answer"] is None or r.answer["createdAt"] <= moment for r in earlier)
+
+
+# -- the client ----------------------------------------------------------------------------------------------
+
+
+async def test_iter_reviews_pages_by_offset_until_total(sandbox):
+    async with open_client(sandbox=sandbox) as client:
+        reviews = [r async for r in client.iter_reviews(limit=20)]
+        info = await client.get_rating_info()
+    assert len(reviews) == info["rating"]["reviewsCount"]
+    pages = [r.query for r in sandbox.requests if r.operation == "getReviewsV1"]
+    assert [int(p["offset"]) for p in pages] == list(range(0, len(reviews), 20))
+    assert all(p["limit"] == "20" for p in pages)
+
+
+async def test_answer_and_delete_through_the_client_send_once(sandbox):
+    review = next(r for r in sandbox.reviews.reviews if r.answer is None)
+    async with open_client(sandbox=sandbox) as client:
+        created = await client.answer_review(review.id, "Спасибо за отзыв!")
+        assert review.answer["id"] == created["id"]
+        assert await client.delete_review_answer(created["id"]) == {"success": True}
+    sent = [r for r in sandbox.requests if r.operation == "createReviewAnswerV1"]
+    assert len(sent) == 1 and sent[0].body == {"reviewId": review.id, "message": "Спасибо за отзыв!"}
+
+
+async def test_a_dropped_answer_is_never_resent(sandbox):
+    review = next(r for r in sandbox.reviews.reviews if r.answer is None)
+    sandbox.queue_fault("drop", "/ratings/v1/answers")
+    async with open_client(sandbox=sandbox) as client:
+        with pytest.raises(AvitoTransportError):
+            await client.answer_review(review.id, "Спасибо!")
+    assert [r.operation for r in sandbox.requests].count("createReviewAnswerV1") == 1
+    assert review.answer is not None  # it did arrive
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda c: c.answer_review(0, "x"), "review_id"), (lambda c: c.answer_review("abc", "x"), "review_id"),
+    (lambda c: c.answer_review(5, "  "), "empty"), (lambda c: c.answer_review(5, None), "empty"),
+    (lambda c: c.delete_review_answer(-3), "answer_id"), (lambda c: c.get_reviews(0, REVIEWS_PAGE_MAX + 1), "limit"),
+    (lambda c: c.get_reviews(-1), "offset"),
+])
+async def test_bad_input_is_refused_before_any_request(sandbox, call, message):
+    async with open_client(sandbox=sandbox) as client:
+        with pytest.raises(ValueError, match=message):
+            await call(client)
+    assert [r for r in sandbox.requests if r.operation != "getAccessToken"] == []
+
+
+@pytest.mark.parametrize(("access", "status"), [("forbidden", 403), ("payment_required", 402)])
+async def test_the_client_raises_on_no_ratings(sandbox, access, status):
+    sandbox.switches.ratings_access = access
+    async with open_client(sandbox=sandbox) as client:
+        with pytest.raises(AvitoError) as raised:
+            await client.get_rating_info()
+    assert raised.value.status == status
+
+
+async def test_an_already_answered_review_is_a_bad_request(sandbox):
+    review = next(r for r in sandbox.reviews.reviews if r.answer and r.answer["status"] == "published")
+    async with open_client(sandbox=sandbox) as client:
+        with pytest.raises(AvitoBadRequest, match="already has an answer"):
+            await client.answer_review(review.id, "Спасибо!")
