@@ -1,20 +1,25 @@
 """Ratings and reviews: the client's four operations against the sandbox, every request and answer checked
-against ratings.json, paging, input checks before any request, and the "no ratings" switch."""
+against ratings.json, paging, input checks before any request, the "no ratings" switch, and the sync into the
+store (incremental, history kept)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 
 from avito_kit.errors import AvitoBadRequest, AvitoError, AvitoTransportError
+from avito_kit.rows import review_row
 from avito_kit.sandbox import Sandbox
 from avito_kit.sandbox.api_ratings import REVIEWS_PAGE_MAX
 from avito_kit.session import open_client
+from avito_kit.store import Store
+from avito_kit.sync import DEFAULT_MAX_AGE, NO_RATINGS_NOTE
 from tests.openapi_contract import OpenApiContract, require_contract
 
-from .helpers import TODAY, issue_token
+from .helpers import TODAY, issue_token, sync_with
 
 BASE_URL = "https://api.avito.ru"
 
@@ -198,3 +203,74 @@ async def test_an_already_answered_review_is_a_bad_request(sandbox):
     async with open_client(sandbox=sandbox) as client:
         with pytest.raises(AvitoBadRequest, match="already has an answer"):
             await client.answer_review(review.id, "Спасибо!")
+
+
+# -- store and sync ------------------------------------------------------------------------------------------
+
+
+def sync_sandbox() -> Sandbox:
+    return Sandbox(seed=11, today=TODAY, n_items=12, n_chats=4)
+
+
+async def test_a_sync_stores_every_review_and_the_rating(tmp_path):
+    sandbox = sync_sandbox()
+    store = Store(tmp_path / "r.duckdb")
+    report = await sync_with(sandbox, store)
+    stored = store.reviews()
+    assert report.reviews_seen == report.reviews_new == len(stored) == len(sandbox.reviews.reviews)
+    assert "reviews read" in str(report)
+    rejected = stored[stored.answer_status == "rejected"].iloc[0]
+    assert json.loads(rejected.answer_reject_reasons)[0]["title"]
+    with_images = stored[stored.image_count > 0].iloc[0]
+    assert json.loads(with_images.images)[0]["sizes"][0]["url"].startswith("https://")
+    assert set(store.review_events().event) == {"first_seen"}
+    snapshots = store.rating_snapshots()
+    assert len(snapshots) == 1 and snapshots.reviews_count.iloc[0] == len(stored)
+
+
+async def test_a_second_sync_reads_only_the_newest_page_and_keeps_changes(tmp_path):
+    sandbox = sync_sandbox()
+    store = Store(tmp_path / "r.duckdb")
+    await sync_with(sandbox, store, max_age=DEFAULT_MAX_AGE)
+    answered = next(r for r in sandbox.reviews.reviews if r.answer and r.answer["status"] == "moderation")
+    sandbox.reviews.moderate(answered.answer["id"], "published")
+    mark = len(sandbox.requests)
+    again = await sync_with(sandbox, store, max_age=DEFAULT_MAX_AGE)
+    pages = [r.query["offset"] for r in sandbox.requests[mark:] if r.operation == "getReviewsV1"]
+    assert pages and len(pages) < -(-len(sandbox.reviews.reviews) // REVIEWS_PAGE_MAX) + 1
+    assert again.reviews_changed == 1 and again.reviews_new == 0
+    event = store.review_events(answered.id).iloc[-1]
+    assert (event.event, event.previous_answer_status, event.answer_status) == ("changed", "moderation", "published")
+    assert len(store.rating_snapshots()) == 1  # the rating did not move: no new row
+
+
+async def test_the_pending_answers_bound_how_far_back_an_incremental_sync_reads(tmp_path):
+    sandbox = sync_sandbox()
+    store = Store(tmp_path / "r.duckdb")
+    oldest = sandbox.reviews.reviews[-1]
+    oldest.answer = {"id": 5, "text": "Спасибо", "status": "moderation", "createdAt": oldest.created_at + 60,
+                     "reject_reasons": []}
+    await sync_with(sandbox, store, max_age=DEFAULT_MAX_AGE)
+    sandbox.reviews.moderate(5, "rejected")
+    again = await sync_with(sandbox, store, max_age=DEFAULT_MAX_AGE)
+    assert again.reviews_changed == 1 and store.reviews().set_index("review_id").loc[oldest.id].answer_status == (
+        "rejected")
+
+
+@pytest.mark.parametrize(("access", "status"), [("forbidden", 403), ("payment_required", 402)])
+async def test_a_sync_without_ratings_skips_them_with_a_note(tmp_path, access, status):
+    sandbox = sync_sandbox()
+    sandbox.switches.ratings_access = access
+    store = Store(tmp_path / "r.duckdb")
+    report = await sync_with(sandbox, store)
+    assert report.ratings_skipped and NO_RATINGS_NOTE.format(status=status) in report.notes
+    assert store.reviews().empty and report.items > 0
+    assert store.sync_runs().iloc[-1].status == "ok"
+
+
+def test_review_rows_keep_the_spec_fields():
+    row = review_row({"id": 7, "score": 4, "stage": "done", "text": "Хорошо", "createdAt": 1_700_000_000,
+                      "usedInScore": True, "canAnswer": True, "sender": None, "item": None, "images": []})
+    assert (row["review_id"], row["sender_name"], row["item_id"], row["answer_id"], row["image_count"]) == (
+        7, None, None, None, 0)
+    assert str(row["created_at"]) == "2023-11-14 22:13:20"
