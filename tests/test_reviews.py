@@ -5,11 +5,13 @@ store (incremental, history kept)."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
 import pytest
 
+from avito_kit import metrics
 from avito_kit.errors import AvitoBadRequest, AvitoError, AvitoTransportError
 from avito_kit.rows import review_row
 from avito_kit.sandbox import Sandbox
@@ -19,7 +21,7 @@ from avito_kit.store import Store
 from avito_kit.sync import DEFAULT_MAX_AGE, NO_RATINGS_NOTE
 from tests.openapi_contract import OpenApiContract, require_contract
 
-from .helpers import TODAY, issue_token, sync_with
+from .helpers import TODAY, clean_sync, issue_token, sync_with
 
 BASE_URL = "https://api.avito.ru"
 
@@ -274,3 +276,61 @@ def test_review_rows_keep_the_spec_fields():
     assert (row["review_id"], row["sender_name"], row["item_id"], row["answer_id"], row["image_count"]) == (
         7, None, None, None, 0)
     assert str(row["created_at"]) == "2023-11-14 22:13:20"
+
+
+# -- analytics -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reviewed_store(tmp_path_factory) -> Store:
+    """A store synced from a sandbox whose past bookings are readable, so reviews match their stays."""
+    sandbox = Sandbox(seed=21, today=TODAY, n_items=6, n_chats=4, refuse_past_bookings_read=False)
+    return clean_sync(sandbox, tmp_path_factory.mktemp("reviews") / "r.duckdb")
+
+
+def test_the_review_inbox_puts_unanswered_first_and_finds_the_stays(reviewed_store):
+    inbox = metrics.review_inbox(reviewed_store)
+    waiting = inbox["needs_answer"].tolist()
+    assert waiting == sorted(waiting, reverse=True) and any(waiting) and not all(waiting)
+    assert inbox.loc[inbox.answer_status == "rejected", "needs_answer"].all()
+    matched = inbox.dropna(subset=["booking_id"])
+    assert len(matched) == len(inbox)  # every sandbox review follows a stay of its guest
+    bookings = reviewed_store.bookings().set_index("booking_id")
+    for row in matched.itertuples():
+        stay = bookings.loc[row.booking_id]
+        assert stay.item_id == row.item_id and stay.guest_name.split()[0] == row.sender_name
+        assert stay.check_out.date() <= row.created_at.date()
+
+
+def test_the_review_metrics_agree_with_the_reviews(reviewed_store):
+    reviews = reviewed_store.reviews()
+    distribution = metrics.score_distribution(reviewed_store)
+    assert distribution.score.tolist() == [1, 2, 3, 4, 5] and distribution.reviews.sum() == len(reviews)
+    assert distribution.share.sum() == pytest.approx(1)
+    per_listing = metrics.reviews_per_listing(reviewed_store)
+    assert per_listing.reviews.sum() == len(reviews)
+    share = metrics.answer_share(reviewed_store).iloc[0]
+    assert share.answered + per_listing.unanswered.sum() == len(reviews) and share.rejected == 1
+    history = metrics.rating_history(reviewed_store)
+    assert history.reviews_count.iloc[-1] == len(reviews)
+    for name in ("review_inbox", "rating_history", "score_distribution", "reviews_per_listing", "answer_share",
+                 "time_to_answer"):
+        assert name in metrics.METRICS and metrics.METRICS[name].summary
+
+
+async def test_time_to_answer_counts_from_when_the_review_was_first_seen(tmp_path):
+    sandbox = sync_sandbox()
+    store = Store(tmp_path / "r.duckdb")
+    await sync_with(sandbox, store)
+    review = unanswered_review(sandbox)
+    sandbox.clock = lambda: time.time() + 3600  # the host answers an hour later
+    async with open_client(sandbox=sandbox) as client:
+        await client.answer_review(review.id, "Спасибо!")
+    await sync_with(sandbox, store)
+    times = metrics.time_to_answer(store)
+    assert times.review_id.tolist() == [review.id]  # those answered before the first sync are left out
+    assert times.hours.iloc[0] == pytest.approx(1, abs=0.05)
+
+
+def unanswered_review(sandbox: Sandbox):
+    return next(r for r in sandbox.reviews.reviews if r.answer is None)
