@@ -15,6 +15,7 @@ from avito_kit.errors import AvitoTransportError
 from avito_kit.sandbox import Sandbox
 from avito_kit.session import open_client
 from avito_kit.store import Store
+from avito_kit.widgets import ReviewsWidget
 
 from .helpers import assert_one_line, cli_run, copy_store, synced_store_file
 
@@ -180,3 +181,51 @@ def test_an_already_answered_review_exits_2_before_sending(capsys, db, sandbox):
     review = published(sandbox)
     code, _, err = cli_run(capsys, "--sandbox", "--db", db, "review", "answer", review.id, "Спасибо", "--yes")
     assert code == 2 and "already has answer" in assert_one_line(err) and writes(sandbox) == []
+
+
+# -- the widget ----------------------------------------------------------------------------------------------
+
+
+async def test_the_widget_lists_unanswered_first_and_answers_once_after_confirming(world):
+    sandbox, store = world
+    async with open_client(sandbox=sandbox) as client:
+        widget = ReviewsWidget(client, store)
+        rows = list(widget._rows.values())
+        assert rows[0]["needs_answer"] and not rows[-1]["needs_answer"]
+        assert widget.review_list.options[0][0].startswith("●")
+        review_id = widget.review_list.options[0][1]
+        widget.review_list.value = review_id
+        assert widget.send_button.disabled  # nothing typed yet
+        widget.answer.value = "Спасибо за отзыв!"
+        widget.send_button.click()
+        assert widget.confirm_box.layout.display == "flex" and f"Ответ на отзыв {review_id}" in widget.preview.value
+        assert writes(sandbox) == []
+        widget.confirm_button.click()
+        widget.confirm_button.click()  # a double click sends once
+        await widget.wait_idle()
+    assert writes(sandbox) == ["createReviewAnswerV1"]
+    assert "на модерации" in widget.details.value and "модерации" in widget.status.value
+    assert store.audit_log().outcome.tolist() == ["ok"]
+
+
+async def test_the_widget_shows_a_rejected_answer_and_its_reason(world):
+    sandbox, store = world
+    rejected = next(r for r in sandbox.reviews.reviews if r.answer and r.answer["status"] == "rejected")
+    async with open_client(sandbox=sandbox) as client:
+        widget = ReviewsWidget(client, store)
+        widget.review_list.value = rejected.id
+        assert "отклонён модерацией" in widget.details.value and "Нецензурная лексика" in widget.details.value
+        assert not widget.answer.disabled  # a rejected answer may be replaced
+
+
+async def test_the_widget_does_not_send_on_cancel(world):
+    sandbox, store = world
+    async with open_client(sandbox=sandbox) as client:
+        widget = ReviewsWidget(client, store)
+        widget.review_list.value = widget.review_list.options[0][1]
+        widget.answer.value = "Спасибо"
+        widget.send_button.click()
+        widget.cancel_button.click()
+        widget.confirm_button.click()
+        await widget.wait_idle()
+    assert writes(sandbox) == [] and store.audit_log().empty and widget.answer.value == "Спасибо"
