@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from avito_kit import metrics
+from avito_kit import charts, metrics
 from avito_kit.errors import AvitoBadRequest, AvitoError, AvitoTransportError
+from avito_kit.report import write_report
 from avito_kit.rows import review_row
 from avito_kit.sandbox import Sandbox
 from avito_kit.sandbox.api_ratings import REVIEWS_PAGE_MAX
@@ -334,3 +335,16 @@ async def test_time_to_answer_counts_from_when_the_review_was_first_seen(tmp_pat
 
 def unanswered_review(sandbox: Sandbox):
     return next(r for r in sandbox.reviews.reviews if r.answer is None)
+
+
+def test_the_report_has_a_reviews_section_and_unanswered_reviews_in_the_attention_row(reviewed_store, tmp_path):
+    page = write_report(reviewed_store, tmp_path / "r.html", today=TODAY).read_text(encoding="utf-8")
+    waiting = metrics.review_inbox(reviewed_store).query("needs_answer")
+    assert "<h2>Отзывы</h2>" in page and 'id="chart-rating"' in page
+    assert f"{len(waiting)} отзыв" in page and "без ответа" in page
+    assert str(waiting.review_id.iloc[0]) in page and "avito-kit review answer" in page
+
+
+def test_the_rating_chart_without_reviews_says_so():
+    figure = charts.rating_over_time(None, None)
+    assert "рейтинг" in figure.layout.title.text.lower() and not figure.data
