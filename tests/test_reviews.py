@@ -348,3 +348,17 @@ def test_the_report_has_a_reviews_section_and_unanswered_reviews_in_the_attentio
 def test_the_rating_chart_without_reviews_says_so():
     figure = charts.rating_over_time(None, None)
     assert "рейтинг" in figure.layout.title.text.lower() and not figure.data
+
+
+async def test_every_request_the_client_sends_matches_the_spec(contract, sandbox):
+    async with open_client(sandbox=sandbox) as client:
+        await client.get_rating_info()
+        reviews = [r async for r in client.iter_reviews(limit=30)]
+        created = await client.answer_review(next(r["id"] for r in reviews if r["answer"] is None), "Спасибо!")
+        await client.delete_review_answer(created["id"])
+    sent = [r for r in sandbox.requests if r.path.startswith("/ratings/")]
+    assert {r.operation for r in sent} == {"getRatingsInfoV1", "getReviewsV1", "createReviewAnswerV1",
+                                           "removeReviewAnswerV1"}
+    for request in sent:
+        contract.validate_request(request.method, request.path, request.query,
+                                  json_body=request.body if request.method == "POST" else None)
