@@ -131,6 +131,22 @@ Functions and their columns:
     per listing and week ahead: occupancy now against the same weeks last year (pace when the store saw it,
     else the final occupancy), and a suggested change in percent by the rule in its docstring (+10 / +5 / 0 /
     -5 / -10 for a lead of >= 20 / >= 10 / >= -10 / >= -20 / < -20 points). Never pushed without a preview.
+``review_inbox(store)``
+    review_id, item_id, item_title, score, text, sender_name, created_at, image_count, answer_id, answer_text,
+    answer_status, answer_reject_reasons, needs_answer (no answer, or it was rejected), booking_id, check_in,
+    check_out (the stay it follows: the listing's active booking ending <= 30 days before, same first name);
+    waiting first, newest first.
+``rating_history(store)``
+    observed_at, score, reviews_count, reviews_with_score_count: each time a sync saw the rating change.
+``score_distribution(store)``
+    score (1..5), reviews, share.
+``reviews_per_listing(store)``
+    item_id, title, reviews, mean_score, unanswered, last_review_at.
+``answer_share(store)``
+    one row: reviews, answered (published or in moderation), rejected, share_answered.
+``time_to_answer(store)``
+    review_id, item_id, first_seen_at, answer_created_at, hours: from the review's first sighting to its answer,
+    for reviews first seen unanswered.
 
 Example::
 
