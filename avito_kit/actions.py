@@ -1,4 +1,4 @@
-"""Writes to Avito a host makes by hand: close or open calendar dates, reply to a guest.
+"""Writes to Avito a host makes by hand: close or open calendar dates, reply to a guest, answer a review.
 
 Each write is planned first (a ``Plan`` a person can read and confirm, computed from the store with nothing
 sent), then applied: an audit row is written as ``pending`` before sending and completed with the outcome, and
@@ -24,31 +24,38 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .checks import check_chat_id, check_id, check_range, check_text
+from .checks import check_answer_text, check_chat_id, check_id, check_range, check_text
 from .client import AvitoApiClient, check_base_params, check_prices
 from .dates import Clock, avito_today, utc_now
 from .errors import AvitoClientError, AvitoConflict, AvitoPaymentRequired, AvitoTransportError
-from .format import format_date, format_rub, none_if_missing, plural
+from .format import format_date, format_rub, is_missing, none_if_missing, plural, shorten
 from .rows import message_row, messages_frame
 from .store import Store
 
 __all__ = [
+    "ANSWER_STATUS_TEXT",
     "AVAILABILITY_DAYS",
     "NO_MESSENGER_TEXT",
     "ListingPlan",
     "Plan",
     "PricePlan",
+    "ReviewAnswerPlan",
     "apply_listing_plan",
     "apply_plan",
     "apply_price_plan",
+    "delete_review_answer",
     "listing_payload",
     "mark_read",
     "plan_block",
+    "plan_delete_review_answer",
     "plan_listing",
     "plan_open",
     "plan_prices",
+    "plan_review_answer",
     "refusal_text",
+    "review_line",
     "send_reply",
+    "send_review_answer",
 ]
 
 AVAILABILITY_DAYS = 365
@@ -427,15 +434,16 @@ async def apply_listing_plan(client: AvitoApiClient, store: Store, plan: Listing
 
 
 async def _send_audited(store: Store, action: str, item_id: int, payload: dict,
-                        send: Callable[[], Awaitable[object]]) -> int:
-    """Audit ``pending``, send once; on failure finish the audit (``unknown`` when Avito may have applied it)
-    and re-raise. Returns the audit id, still pending, for the caller to finish once it has stored the result."""
+                        send: Callable[[], Awaitable[object]], *, where: str = "the listing") -> int:
+    """Audit ``pending``, send once; on failure finish the audit (``unknown`` when Avito may have applied it:
+    check ``where`` in Avito) and re-raise. Returns the audit id, still pending, for the caller to finish once it
+    has stored the result."""
     audit_id = store.audit_begin(action, str(item_id), payload)
     try:
         await send()
     except AvitoTransportError as exc:
         if exc.reached_server:
-            store.audit_finish(audit_id, "unknown", f"{exc}; Avito may have applied it: check the listing in "
+            store.audit_finish(audit_id, "unknown", f"{exc}; Avito may have applied it: check {where} in "
                                "Avito before sending again")
         else:
             store.audit_finish(audit_id, "failed", str(exc))
@@ -457,3 +465,107 @@ def _price_terms(price: dict) -> str:
 
 def _nights(n: int) -> str:
     return f"{n} {plural(n, 'ночь', 'ночи', 'ночей')}"
+
+
+# -- answers to reviews (ratings.json) -------------------------------------------------------------------------
+
+ANSWER_STATUS_TEXT = {"moderation": "на модерации", "published": "опубликован", "rejected": "отклонён модерацией"}
+
+
+@dataclass
+class ReviewAnswerPlan:
+    """An answer to write (``text``) or to remove (``text`` None, ``answer_id`` given), with the review as the
+    store knows it (None when the store has not seen it yet) for the preview."""
+
+    review_id: int | None
+    text: str | None
+    answer_id: int | None = None
+    review: dict | None = None
+
+    def describe(self) -> str:
+        """The preview shown before a person confirms (in Russian)."""
+        review = self.review or {}
+        if self.text is None:
+            lines = [f"Удалить ответ {self.answer_id}" + (f" на отзыв {self.review_id}" if self.review_id else "")]
+        else:
+            lines = [f"Ответ на отзыв {self.review_id}"]
+        if review:
+            lines.append(f"  {review_line(review)}")
+            if review.get("text"):
+                lines.append(f"  «{shorten(review['text'], 200)}»")
+        if self.text is None:
+            if review.get("answer_text"):
+                status = ANSWER_STATUS_TEXT.get(review.get("answer_status"), review.get("answer_status"))
+                lines.append(f"Удаляемый ответ ({status}): «{shorten(review['answer_text'], 200)}»")
+        else:
+            lines.append(f"Ответ: «{self.text}»")
+            lines.append("Авито проверит ответ модерацией перед публикацией.")
+        return "\n".join(lines)
+
+
+def review_line(review: dict) -> str:
+    """One line about a stored review: score, guest, listing, date (the previews and the widget share it)."""
+    parts = [f"оценка {int(review['score'])}/5"]
+    if not is_missing(review.get("sender_name")):
+        parts.append(str(review["sender_name"]))
+    if not is_missing(review.get("item_title")):
+        parts.append(f"«{review['item_title']}»")
+    if not is_missing(review.get("created_at")):
+        parts.append(format_date(review["created_at"]))
+    return ", ".join(parts)
+
+
+def _stored_review(store: Store, *, review_id: int | None = None, answer_id: int | None = None) -> dict | None:
+    frame = store.reviews()
+    if frame.empty:
+        return None
+    found = frame[frame.review_id == review_id] if review_id is not None else frame[frame.answer_id == answer_id]
+    return None if found.empty else {k: none_if_missing(v) for k, v in found.iloc[0].to_dict().items()}
+
+
+def plan_review_answer(store: Store, review_id, text) -> ReviewAnswerPlan:
+    """An answer to a review, checked (a positive id, a text not blank) before anything is sent; refused when
+    the store shows the review already answered (Avito takes one answer; a rejected one may be replaced)."""
+    review_id, text = check_id(review_id, "review_id"), check_answer_text(text)
+    review = _stored_review(store, review_id=review_id)
+    if review and review.get("answer_id") is not None and review.get("answer_status") != "rejected":
+        raise ValueError(f"review {review_id} already has answer {int(review['answer_id'])}; delete it first")
+    return ReviewAnswerPlan(review_id, text, review=review)
+
+
+def plan_delete_review_answer(store: Store, answer_id) -> ReviewAnswerPlan:
+    """Removing an answer, checked before anything is sent."""
+    answer_id = check_id(answer_id, "answer_id")
+    review = _stored_review(store, answer_id=answer_id)
+    return ReviewAnswerPlan(int(review["review_id"]) if review else None, None, answer_id, review)
+
+
+async def send_review_answer(client: AvitoApiClient, store: Store, review_id, text, *,
+                             clock: Clock | None = None) -> dict:
+    """Answer a review once (never retried after it may have arrived), audited as ``review_answer``; the
+    stored review then shows the answer in moderation. Returns Avito's ``{"id", "createdAt"}``."""
+    plan = plan_review_answer(store, review_id, text)
+    created: dict = {}
+
+    async def send() -> None:
+        created.update(await client.answer_review(plan.review_id, plan.text) or {})
+
+    audit_id = await _send_audited(store, "review_answer", plan.review_id, {"text": plan.text}, send,
+                                   where="the review")
+    answered_at = created.get("createdAt") or int(utc_now(clock).replace(tzinfo=dt.UTC).timestamp())
+    store.record_review_answer(plan.review_id, None, {
+        "answer_id": created.get("id"), "answer_text": plan.text, "answer_status": "moderation",
+        "answer_created_at": pd.Timestamp(int(answered_at), unit="s")}, utc_now(clock))
+    store.audit_finish(audit_id, "ok", json.dumps({"answer_id": created.get("id")}))
+    return created
+
+
+async def delete_review_answer(client: AvitoApiClient, store: Store, answer_id, *,
+                               clock: Clock | None = None) -> None:
+    """Remove an answer once, audited as ``review_answer_delete``; the stored review loses it."""
+    plan = plan_delete_review_answer(store, answer_id)
+    audit_id = await _send_audited(store, "review_answer_delete", plan.answer_id, {},
+                                   lambda: client.delete_review_answer(plan.answer_id), where="the review")
+    if plan.review_id is not None:
+        store.record_review_answer(plan.review_id, None, None, utc_now(clock))
+    store.audit_finish(audit_id, "ok")

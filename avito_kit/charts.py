@@ -53,6 +53,7 @@ __all__ = [
     "monthly_occupancy_revenue",
     "occupancy_grid",
     "pace_curve",
+    "rating_over_time",
     "response_time",
     "weekday_heatmap",
 ]
@@ -784,3 +785,42 @@ def response_time(messaging_df: pd.DataFrame | None) -> go.Figure:
     fig.update_layout(showlegend=False)
     return fig
 
+
+
+RATING_TITLE = "Рейтинг на Авито"
+SCORES_TITLE = "Оценки в отзывах"
+
+
+def rating_over_time(history: pd.DataFrame | None, distribution: pd.DataFrame | None = None) -> go.Figure:
+    """The rating each time a sync saw it change (``metrics.rating_history``), as steps held until the next
+    change; with ``distribution`` (``metrics.score_distribution``) the reviews per score beside it.
+
+    >>> fig = rating_over_time(metrics.rating_history(store), metrics.score_distribution(store))
+    """
+    has_history = not _is_empty(history, "score")
+    has_scores = distribution is not None and len(distribution) and int(distribution["reviews"].sum()) > 0
+    if not has_history and not has_scores:
+        return _empty(RATING_TITLE, "отзывы появятся после синхронизации (если у аккаунта есть рейтинг)")
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.1,
+                        subplot_titles=("Рейтинг по синхронизациям", SCORES_TITLE))
+    title = RATING_TITLE
+    if has_history:
+        df = history.dropna(subset=["score"])
+        last = df.iloc[-1]
+        title = f"{RATING_TITLE}: {float(last['score']):.1f} из 5, {format_int(last['reviews_count'])} " + plural(
+            int(last["reviews_count"]), "отзыв", "отзыва", "отзывов")
+        fig.add_trace(go.Scatter(x=_dates(df["observed_at"]), y=_num(df["score"]), mode="lines+markers",
+                                 line_shape="hv", line_color=GREEN, name="Рейтинг",
+                                 hovertemplate="%{x|%d.%m.%Y}: %{y:.1f}<extra></extra>"), row=1, col=1)
+        fig.update_yaxes(range=[1, 5.2], title_text="Рейтинг", row=1, col=1)
+    if has_scores:
+        colours = ["#D64545", "#D64545", ORANGE, GREEN, GREEN]
+        fig.add_trace(go.Bar(x=[f"{int(s)}★" for s in distribution["score"]], y=distribution["reviews"],
+                             marker_color=colours, text=distribution["reviews"], textposition="outside",
+                             cliponaxis=False, name="Отзывы", hovertemplate="%{x}: %{y}<extra></extra>"),
+                      row=1, col=2)
+        fig.update_yaxes(title_text="Отзывов", rangemode="tozero", tickformat=",d", row=1, col=2)
+    _style(fig, title, "рейтинг Авито не хранит историю: avito_kit записывает его при каждой синхронизации",
+           height=380)
+    fig.update_layout(showlegend=False)
+    return fig

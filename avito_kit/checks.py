@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-__all__ = ["MAX_MESSAGE_LENGTH", "check_chat_id", "check_id", "check_range", "check_text", "parse_date"]
+__all__ = ["MAX_MESSAGE_LENGTH", "check_answer_text", "check_chat_id", "check_id", "check_range", "check_text",
+           "parse_date"]
 
 MAX_MESSAGE_LENGTH = 1000  # messenger.json, postSendMessage
 
@@ -63,4 +64,12 @@ def check_text(text: object, limit: int = MAX_MESSAGE_LENGTH) -> str:
         raise ValueError("message text is empty")
     if len(text) > limit:
         raise ValueError(f"message text is {len(text)} characters; Avito accepts at most {limit}")
+    return text
+
+
+def check_answer_text(text: object) -> str:
+    """A review answer: not blank. ratings.json sets no maximum length (CreateAnswerRequestBody.message), so
+    none is invented here; Avito's moderation judges the rest."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("answer text is empty")
     return text

@@ -89,6 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
     reply.add_argument("text", metavar="TEXT")
     reply.add_argument("--yes", action="store_true", help="send without asking")
 
+    review = commands.add_parser("review", help="answer a guest's review, or delete an answer")
+    review_actions = review.add_subparsers(dest="action", required=True, metavar="ACTION")
+    review_answer = review_actions.add_parser("answer", help="answer review REVIEW_ID (Avito moderates it)")
+    review_answer.add_argument("review_id", metavar="REVIEW_ID")
+    review_answer.add_argument("text", metavar="TEXT")
+    review_delete = review_actions.add_parser("delete-answer", help="delete answer ANSWER_ID")
+    review_delete.add_argument("answer_id", metavar="ANSWER_ID")
+    for action in (review_answer, review_delete):
+        action.add_argument("--yes", action="store_true", help="send without asking")
+
     kpi = commands.add_parser("kpi", help="occupancy, revenue, ADR, RevPAR for nights FROM..TO (both included)")
     kpi.add_argument("--from", dest="date_from", required=True, help="first night, YYYY-MM-DD")
     kpi.add_argument("--to", dest="date_to", required=True, help="last night, YYYY-MM-DD")
@@ -218,6 +228,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _prices(args)
     if args.command == "metric":
         return _metric(args)
+    if args.command == "review":
+        return _review(args)
     if args.command == "demo":
         from .demo import run_demo
         from .store import Store
@@ -336,6 +348,41 @@ def _prices(args: argparse.Namespace) -> int:
         return _show_prices(Store(args.db), int(args.item_id), first, last, args.json)
     client = _client(args)
     return run(_push_prices(args, client, Store(args.db)))
+
+
+def _review(args: argparse.Namespace) -> int:
+    """``review answer`` and ``review delete-answer``: arguments checked, then the Russian preview and a
+    confirmation, then one audited write."""
+    from . import actions
+    from .checks import check_answer_text, check_id
+    from .store import Store
+
+    if args.action == "answer":
+        check_id(args.review_id, "REVIEW_ID")
+        check_answer_text(args.text)
+    else:
+        check_id(args.answer_id, "ANSWER_ID")
+    client = _client(args)  # missing credentials stop here, before the database file is created
+    store = Store(args.db)
+    if args.action == "answer":
+        plan = actions.plan_review_answer(store, args.review_id, args.text)
+    else:
+        plan = actions.plan_delete_review_answer(store, args.answer_id)
+    _confirm(plan.describe(), args.yes)
+    return run(_send_review(args, client, store))
+
+
+async def _send_review(args: argparse.Namespace, client, store) -> int:
+    from . import actions
+
+    async with client:
+        if args.action == "answer":
+            created = await actions.send_review_answer(client, store, args.review_id, args.text)
+            print(f"Ответ {created.get('id')} отправлен: Авито опубликует его после модерации")
+        else:
+            await actions.delete_review_answer(client, store, args.answer_id)
+            print(f"Ответ {args.answer_id} удалён")
+    return EXIT_OK
 
 
 def _listing_options(args: argparse.Namespace) -> dict:

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from .auth import AvitoAuth, http_client
-from .checks import check_chat_id, check_id, check_range, check_text
+from .checks import check_answer_text, check_chat_id, check_id, check_range, check_text
 from .dates import avito_today
 from .errors import AvitoError, AvitoRateLimited, AvitoUnexpectedAnswer, error_for_response, says_token_expired
 from .limits import RateLimiter, RetryPolicy, limit_key, send_with_retries
@@ -44,6 +44,7 @@ MESSENGER_PAGE_MAX = 100  # messenger.json: limit <= 100
 MESSENGER_OFFSET_MAX = 1000  # messenger.json: offset <= 1000; older chats and messages cannot be paged to
 STATS_IDS_MAX = 200  # items.json itemStatsShallow: at most 200 itemIds per request
 STATS_FIELDS = ("uniqViews", "uniqContacts", "uniqFavorites")
+REVIEWS_PAGE_MAX = 50  # ratings.json getReviewsV1: limit 1..50
 
 
 class AvitoApiClient:
@@ -483,6 +484,59 @@ class AvitoApiClient:
                     found.append({**message, "chat_id": chat["id"], "chat_user_id": guest,
                                   "item_id_avito": _chat_item_id(chat)})
         return sorted(found, key=lambda m: m.get("created") or 0)
+
+
+    # -- ratings and reviews (ratings.json) --------------------------------------------------------------
+
+    async def get_rating_info(self) -> dict:
+        """The account's rating: ``{"isEnabled": bool, "rating": {"score", "reviewsCount",
+        "reviewsWithScoreCount"} | None}`` (getRatingsInfoV1). 402/403 when the account has no ratings."""
+        return await self._make_request("GET", "/ratings/v1/info")
+
+    async def get_reviews(self, offset: int = 0, limit: int = REVIEWS_PAGE_MAX) -> dict:
+        """One page of reviews, newest first: ``{"total", "reviews": [{"id", "score", "stage", "text",
+        "createdAt", "usedInScore", "canAnswer", "sender": {"name"}, "item": {"id", "title"}, "images",
+        "answer": {"id", "text", "status", "createdAt", "reject_reasons"} | None}]}`` (getReviewsV1)."""
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValueError(f"offset must be an integer >= 0, got {offset!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= REVIEWS_PAGE_MAX:
+            raise ValueError(f"limit must be 1..{REVIEWS_PAGE_MAX}, got {limit!r}")
+        body = await self._make_request("GET", "/ratings/v1/reviews", params={"offset": offset, "limit": limit})
+        if not isinstance(body, dict) or not isinstance(body.get("reviews"), list):
+            request = httpx.Request("GET", self._url("/ratings/v1/reviews", {"offset": offset, "limit": limit}))
+            raise AvitoUnexpectedAnswer(httpx.Response(200, json=body, request=request),
+                                        expected='{"total": int, "reviews": [...]}')
+        return body
+
+    async def iter_reviews(self, limit: int = REVIEWS_PAGE_MAX) -> AsyncIterator[dict]:
+        """Every review, newest first, paging by ``offset`` until ``total`` is reached or a page is short.
+
+        Stop early (``break``) once a known, unchanged review shows up if only new ones are wanted.
+        """
+        offset = 0
+        while True:
+            body = await self.get_reviews(offset, limit)
+            page = body["reviews"]
+            for review in page:
+                yield review
+            offset += len(page)
+            total = body.get("total")
+            if len(page) < limit or (isinstance(total, int) and offset >= total):
+                return
+
+    async def answer_review(self, review_id: int, text: str) -> dict:
+        """Answer a review (createReviewAnswerV1): ``{"id", "createdAt"}``; the answer then waits for Avito's
+        moderation. Not idempotent: never sent twice by a retry (see ``send_message``)."""
+        review_id = check_id(review_id, "review_id")
+        text = check_answer_text(text)
+        return await self._make_request("POST", "/ratings/v1/answers", json={"reviewId": review_id, "message": text},
+                                        idempotent=False)
+
+    async def delete_review_answer(self, answer_id: int) -> dict:
+        """Remove an answer (removeReviewAnswerV1): ``{"success": bool}``. Not retried once Avito may have
+        got it: a second delete of a removed answer would answer 404."""
+        answer_id = check_id(answer_id, "answer_id")
+        return await self._make_request("DELETE", f"/ratings/v1/answers/{answer_id}", idempotent=False)
 
 
 def _close_when_the_loop_ends(http: httpx.AsyncClient) -> asyncio.Task | None:

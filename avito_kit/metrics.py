@@ -131,6 +131,22 @@ Functions and their columns:
     per listing and week ahead: occupancy now against the same weeks last year (pace when the store saw it,
     else the final occupancy), and a suggested change in percent by the rule in its docstring (+10 / +5 / 0 /
     -5 / -10 for a lead of >= 20 / >= 10 / >= -10 / >= -20 / < -20 points). Never pushed without a preview.
+``review_inbox(store)``
+    review_id, item_id, item_title, score, text, sender_name, created_at, image_count, answer_id, answer_text,
+    answer_status, answer_reject_reasons, needs_answer (no answer, or it was rejected), booking_id, check_in,
+    check_out (the stay it follows: the listing's active booking ending <= 30 days before, same first name);
+    waiting first, newest first.
+``rating_history(store)``
+    observed_at, score, reviews_count, reviews_with_score_count: each time a sync saw the rating change.
+``score_distribution(store)``
+    score (1..5), reviews, share.
+``reviews_per_listing(store)``
+    item_id, title, reviews, mean_score, unanswered, last_review_at.
+``answer_share(store)``
+    one row: reviews, answered (published or in moderation), rejected, share_answered.
+``time_to_answer(store)``
+    review_id, item_id, first_seen_at, answer_created_at, hours: from the review's first sighting to its answer,
+    for reviews first seen unanswered.
 
 Example::
 
@@ -158,7 +174,9 @@ from .store import Store
 __all__ = [
     "LEAD_TIME_BUCKETS",
     "METRICS",
+    "STAY_MATCH_DAYS",
     "Metric",
+    "answer_share",
     "cancellation_summary",
     "cancellations",
     "forward_occupancy",
@@ -183,6 +201,11 @@ __all__ = [
     "pace",
     "pickup",
     "price_suggestions",
+    "rating_history",
+    "review_inbox",
+    "reviews_per_listing",
+    "score_distribution",
+    "time_to_answer",
     "weekday_heatmap",
     "weekday_split",
     "year_over_year",
@@ -1537,3 +1560,101 @@ def _suggested_change(lead: float) -> int:
         if lead >= threshold:
             return change
     return -10
+
+
+# -- ratings and reviews ----------------------------------------------------------------------------------------
+# From the reviews and rating_snapshots tables (ratings.json). A review is answered when its answer is published
+# or in moderation; a rejected answer leaves it waiting for one. Avito gives no rating history: the snapshots are
+# the rating each time a sync saw it change.
+
+STAY_MATCH_DAYS = 30  # a review is matched to a stay of its listing that ended at most this many days before it
+
+REVIEW_INBOX_COLUMNS = ["review_id", "item_id", "item_title", "score", "text", "sender_name", "created_at",
+                        "image_count", "answer_id", "answer_text", "answer_status", "answer_reject_reasons",
+                        "needs_answer", "booking_id", "check_in", "check_out"]
+
+
+def _answered(reviews: pd.DataFrame) -> pd.Series:
+    return reviews["answer_id"].notna() & (reviews["answer_status"] != "rejected")
+
+
+def review_inbox(store: Store) -> pd.DataFrame:
+    """Reviews, those waiting for an answer first (none yet, or the answer rejected by moderation), then newest
+    first; each with the stay it follows when one matches: the listing's active booking that ended at most
+    30 days before the review, by a guest of the sender's first name (booking_id, check_in, check_out).
+
+    Example: ``review_inbox(store).query("needs_answer")``
+    """
+    reviews = store.reviews()
+    if reviews.empty:
+        return pd.DataFrame(columns=REVIEW_INBOX_COLUMNS)
+    reviews["needs_answer"] = ~_answered(reviews)
+    stays = store.query(
+        """SELECT r.review_id, b.booking_id, b.check_in, b.check_out FROM reviews r JOIN bookings b
+           ON b.item_id = r.item_id AND b.status = 'active' AND b.check_out <= CAST(r.created_at AS DATE)
+          AND b.check_out >= CAST(r.created_at AS DATE) - $days
+          AND lower(split_part(b.guest_name, ' ', 1)) = lower(split_part(r.sender_name, ' ', 1))
+           QUALIFY row_number() OVER (PARTITION BY r.review_id ORDER BY b.check_out DESC) = 1""",
+        {"days": STAY_MATCH_DAYS})
+    out = reviews.merge(stays, on="review_id", how="left")
+    out = out.sort_values(["needs_answer", "created_at", "review_id"], ascending=[False, False, False],
+                          ignore_index=True)
+    return _nullable_ids(out[REVIEW_INBOX_COLUMNS], "item_id", "booking_id")
+
+
+def rating_history(store: Store) -> pd.DataFrame:
+    """The account's rating over time: observed_at, score, reviews_count, reviews_with_score_count (a row each
+    time a sync saw it change; it held until the next row)."""
+    return store.rating_snapshots()[["observed_at", "score", "reviews_count", "reviews_with_score_count"]]
+
+
+def score_distribution(store: Store) -> pd.DataFrame:
+    """Reviews by score 1..5: score, reviews, share (of all reviews)."""
+    counts = store.query("SELECT score, count(*) AS reviews FROM reviews GROUP BY score")
+    out = pd.DataFrame({"score": [1, 2, 3, 4, 5]}).merge(counts, on="score", how="left").fillna({"reviews": 0})
+    out["reviews"] = out["reviews"].astype(int)
+    total = int(out["reviews"].sum())
+    out["share"] = out["reviews"] / total if total else float("nan")
+    return out
+
+
+def reviews_per_listing(store: Store) -> pd.DataFrame:
+    """Per listing: item_id, title, reviews, mean_score, unanswered (waiting for an answer), last_review_at;
+    most reviewed first."""
+    return _nullable_ids(store.query(
+        """SELECT item_id, any_value(item_title) AS title, count(*) AS reviews, avg(score) AS mean_score,
+                  count(*) FILTER (WHERE answer_id IS NULL OR answer_status = 'rejected') AS unanswered,
+                  max(created_at) AS last_review_at
+           FROM reviews GROUP BY item_id ORDER BY reviews DESC, item_id"""), "item_id")
+
+
+def answer_share(store: Store) -> pd.DataFrame:
+    """One row: reviews, answered (published or in moderation), rejected (answers refused by moderation),
+    share_answered."""
+    reviews = store.reviews()
+    total = len(reviews)
+    answered = int(_answered(reviews).sum()) if total else 0
+    rejected = int((reviews["answer_status"] == "rejected").sum()) if total else 0
+    return pd.DataFrame([{"reviews": total, "answered": answered, "rejected": rejected,
+                          "share_answered": answered / total if total else float("nan")}])
+
+
+def time_to_answer(store: Store) -> pd.DataFrame:
+    """Per answered review first seen unanswered: review_id, item_id, first_seen_at, answer_created_at, hours
+    (from when avito_kit first saw the review to the answer). Reviews already answered when first seen are left
+    out: when the host saw them is unknown."""
+    return _nullable_ids(store.query(
+        """SELECT review_id, item_id, first_seen_at, answer_created_at,
+                  date_diff('second', first_seen_at, answer_created_at) / 3600.0 AS hours
+           FROM reviews WHERE answer_created_at IS NOT NULL AND answer_created_at >= first_seen_at
+           ORDER BY answer_created_at"""), "item_id")
+
+
+METRICS.update({m.name: m for m in (
+    Metric("review_inbox", review_inbox, "none"),
+    Metric("rating_history", rating_history, "none"),
+    Metric("score_distribution", score_distribution, "none"),
+    Metric("reviews_per_listing", reviews_per_listing, "none"),
+    Metric("answer_share", answer_share, "none"),
+    Metric("time_to_answer", time_to_answer, "none"),
+)})

@@ -49,6 +49,7 @@ from .format import (
     format_rub,
     none_if_missing,
     plural,
+    shorten,
 )
 from .store import Store
 
@@ -64,7 +65,8 @@ TABLE_PAGE = 25  # rows a page of the per-listing table shows
 
 # The charts of the report, in page order (the browser test counts them).
 REPORT_CHARTS = ("grid", "yoy", "adr_revpar", "pace", "lead_time", "length_of_stay", "weekdays", "funnel",
-                 "response_time")
+                 "response_time", "rating")
+UNANSWERED_REVIEWS_SHOWN = 10  # the reviews section lists at most this many waiting for an answer
 
 PLOT_CONFIG = {
     "displaylogo": False,
@@ -127,6 +129,10 @@ class ReportData:
     messaging: pd.DataFrame | None = None
     messaging_summary: pd.DataFrame | None = None
     cancellations: pd.DataFrame | None = None
+    review_inbox: pd.DataFrame | None = None
+    rating_history: pd.DataFrame | None = None
+    score_distribution: pd.DataFrame | None = None
+    reviews_per_listing: pd.DataFrame | None = None
     notice: str | None = None  # a line shown at the top of the page (e.g. the demo's "history is simulated")
 
     @property
@@ -190,6 +196,10 @@ def collect(store: Store, date_from: dt.date, date_to: dt.date, today: dt.date) 
     data.messaging = metrics.messaging(store)
     data.messaging_summary = metrics.messaging_summary(store)
     data.cancellations = metrics.cancellation_summary(store, date_from, date_to)
+    data.review_inbox = metrics.review_inbox(store)
+    data.rating_history = metrics.rating_history(store)
+    data.score_distribution = metrics.score_distribution(store)
+    data.reviews_per_listing = metrics.reviews_per_listing(store)
     return data
 
 
@@ -253,6 +263,7 @@ def report_figures(data: ReportData) -> dict[str, go.Figure]:
         "weekdays": charts.weekday_heatmap(data.weekday_heatmap),
         "funnel": charts.listing_funnel(data.funnel),
         "response_time": charts.response_time(data.messaging),
+        "rating": charts.rating_over_time(data.rating_history, data.score_distribution),
     }
     if data.pace_from is not None and data.pace_to is not None and len(figures["pace"].data):
         figures["pace"].update_layout(title_text=charts.PACE_TITLE + f": {format_date(data.pace_from)} — "
@@ -322,6 +333,11 @@ def render_html(data: ReportData) -> str:
   <section class="pair">
     <div class="card-block">{plots['funnel']}</div>
     <div class="card-block">{plots['response_time']}</div>
+  </section>
+  <section class="card-block">
+    <h2>Отзывы</h2>
+    {plots['rating']}
+    {_reviews_table(data)}
   </section>
   {_definitions()}
 </main>
@@ -470,9 +486,37 @@ def _attention(data: ReportData) -> str:
          f"потеряно {format_rub(canc.get('lost_revenue'))}; доля {format_pct(canc.get('cancellation_rate'))} "
          "от новых броней"),
     ]
+    reviews = data.review_inbox if data.review_inbox is not None else pd.DataFrame()
+    if len(reviews):
+        waiting_reviews = int(reviews["needs_answer"].sum())
+        low = int((reviews["needs_answer"] & (reviews["score"] <= 3)).sum())
+        items.append(("warn" if waiting_reviews else "ok",
+                      f"{waiting_reviews} {plural(waiting_reviews, 'отзыв', 'отзыва', 'отзывов')} без ответа",
+                      f"из них с оценкой 3 и ниже: {low}; ответ виден всем, кто выбирает жильё"))
     cells = "".join(f'<div class="note {cls}"><b>{_e(head)}</b><span>{_e(text)}</span></div>'
                     for cls, head, text in items)
     return f'<div class="notes">{cells}</div>'
+
+
+def _reviews_table(data: ReportData) -> str:
+    """The newest reviews waiting for an answer (``metrics.review_inbox``), with the command that answers one."""
+    reviews = data.review_inbox
+    if reviews is None or reviews.empty:
+        return '<p class="lead">Отзывов нет: у аккаунта нет рейтинга или синхронизация их ещё не читала.</p>'
+    waiting = reviews[reviews["needs_answer"]].head(UNANSWERED_REVIEWS_SHOWN)
+    if waiting.empty:
+        return '<p class="lead">На все отзывы есть ответ.</p>'
+    rows = "".join(
+        f"<tr><td>{_e(r.review_id)}</td><td>{_e(format_date(r.created_at))}</td><td>{_e(int(r.score))}★</td>"
+        f"<td>{_e(none_if_missing(r.sender_name) or '—')}</td><td>{_e(none_if_missing(r.item_title) or '—')}</td>"
+        f"<td>{_e(shorten(none_if_missing(r.text) or '', 120))}</td>"
+        f"<td>{_e('отклонён модерацией' if r.answer_status == 'rejected' else 'нет')}</td></tr>"
+        for r in waiting.itertuples())
+    return ('<p class="lead">Отзывы без ответа, новые сверху; ответить: '
+            "<code>avito-kit review answer REVIEW_ID \"текст\"</code> или виджет ReviewsWidget.</p>"
+            '<div class="table-wrap"><table class="reviews"><thead><tr><th>Отзыв</th><th>Дата</th><th>Оценка</th>'
+            f"<th>Гость</th><th>Объявление</th><th>Текст</th><th>Ответ</th></tr></thead><tbody>{rows}</tbody>"
+            "</table></div>")
 
 
 def _gaps_table(data: ReportData) -> str:

@@ -13,7 +13,9 @@ from collections.abc import Iterable
 import pandas as pd
 
 __all__ = ["BOOKING_COLUMNS", "booking_row", "booking_rows", "bookings_frame", "chats_frame", "items_frame",
-           "message_row", "message_text", "messages_frame", "timestamp"]
+           "message_row", "message_text", "messages_frame", "review_row", "review_state",
+           "reviews_frame",
+           "timestamp"]
 
 
 def timestamp(seconds: int | float | None) -> pd.Timestamp | None:
@@ -133,3 +135,44 @@ def messages_frame(rows: list[dict]) -> pd.DataFrame:
                                         "created", "is_read", "content"])
     frame["created"] = pd.to_datetime(frame["created"], unit="s")
     return frame
+
+
+REVIEW_COLUMNS = ["review_id", "item_id", "item_title", "score", "stage", "text", "used_in_score", "can_answer",
+                  "sender_name", "image_count", "images", "created_at", "answer_id", "answer_text", "answer_status",
+                  "answer_created_at", "answer_reject_reasons"]
+
+
+def review_row(review: dict) -> dict:
+    """A review of getReviewsV1 as a row: the answer flattened, images as JSON (their URLs by size)."""
+    item = review.get("item") or {}
+    answer = review.get("answer") or {}
+    images = review.get("images") or []
+    return {
+        "review_id": int(review["id"]),
+        "item_id": item.get("id"),
+        "item_title": item.get("title"),
+        "score": review.get("score"),
+        "stage": review.get("stage"),
+        "text": review.get("text"),
+        "used_in_score": review.get("usedInScore"),
+        "can_answer": review.get("canAnswer"),
+        "sender_name": (review.get("sender") or {}).get("name"),
+        "image_count": len(images),
+        "images": _to_json(images) if images else None,
+        "created_at": timestamp(review.get("createdAt")),
+        "answer_id": answer.get("id"),
+        "answer_text": answer.get("text"),
+        "answer_status": answer.get("status"),
+        "answer_created_at": timestamp(answer.get("createdAt")),
+        "answer_reject_reasons": _to_json(answer["reject_reasons"]) if answer.get("reject_reasons") else None,
+    }
+
+
+def reviews_frame(rows: list[dict]) -> pd.DataFrame:
+    """``review_row`` rows as a frame for ``Store.upsert_reviews``."""
+    return pd.DataFrame(rows, columns=REVIEW_COLUMNS)
+
+
+def review_state(row: dict) -> tuple:
+    """What a sync compares with the store to tell a changed review (``Store.review_states``)."""
+    return (row["score"], row["text"], row["answer_id"], row["answer_status"], row["answer_text"])

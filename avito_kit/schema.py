@@ -20,6 +20,11 @@ Tables (every row carries the Avito account ``user_id``, so several accounts sha
     booking_coverage the nights of each listing whose bookings a sync has read, each range with the time it
                      was first read (disjoint per listing): what tells a booking made under watch from one
                      already there when avito_kit first looked (metrics' left-censoring rule)
+    reviews          one row per review as Avito last showed it (score, text, the answer and its moderation status),
+                     with first_seen_at / last_seen_at / updated_at (when it last changed)
+    review_events    the reviews' history: 'first_seen' | 'changed' (score, text or answer; previous_* values)
+    rating_snapshots the account's rating (score, reviews counted) each time a sync sees it change: Avito gives
+                     no history
     schema_version   the migrations applied
 
 Only ``avito_kit.store`` uses this module: it runs :func:`migrate` when it opens a file.
@@ -33,7 +38,8 @@ import duckdb
 
 from .dates import utc_now
 
-__all__ = ["BLOCKS", "BOOKINGS", "CHATS", "ITEMS", "ITEM_STATS", "MESSAGES", "MIGRATIONS", "SCHEMA_VERSION", "TABLES",
+__all__ = ["BLOCKS", "BOOKINGS", "CHATS", "ITEMS", "ITEM_STATS", "MESSAGES", "MIGRATIONS", "REVIEWS", "SCHEMA_VERSION",
+           "TABLES",
            "Batch", "current_version", "migrate"]
 
 
@@ -227,6 +233,61 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        5,
+        # Reviews as Avito last showed them, their history (like booking_events) and the rating at each sync:
+        # a rating history Avito does not give.
+        """
+        CREATE TABLE IF NOT EXISTS reviews (
+            review_id BIGINT PRIMARY KEY,
+            user_id BIGINT NOT NULL,
+            item_id BIGINT,
+            item_title VARCHAR,
+            score INTEGER,
+            stage VARCHAR,
+            text VARCHAR,
+            used_in_score BOOLEAN,
+            can_answer BOOLEAN,
+            sender_name VARCHAR,
+            image_count INTEGER,
+            images JSON,
+            created_at TIMESTAMP,
+            answer_id BIGINT,
+            answer_text VARCHAR,
+            answer_status VARCHAR,
+            answer_created_at TIMESTAMP,
+            answer_reject_reasons JSON,
+            first_seen_at TIMESTAMP NOT NULL,
+            last_seen_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS review_events (
+            review_id BIGINT NOT NULL,
+            user_id BIGINT NOT NULL,
+            observed_at TIMESTAMP NOT NULL,
+            event VARCHAR NOT NULL,
+            score INTEGER,
+            text VARCHAR,
+            answer_id BIGINT,
+            answer_status VARCHAR,
+            answer_text VARCHAR,
+            previous_score INTEGER,
+            previous_text VARCHAR,
+            previous_answer_id BIGINT,
+            previous_answer_status VARCHAR,
+            previous_answer_text VARCHAR
+        );
+        CREATE TABLE IF NOT EXISTS rating_snapshots (
+            user_id BIGINT NOT NULL,
+            observed_at TIMESTAMP NOT NULL,
+            is_enabled BOOLEAN,
+            score DOUBLE,
+            reviews_count INTEGER,
+            reviews_with_score_count INTEGER,
+            PRIMARY KEY (user_id, observed_at)
+        );
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -244,6 +305,9 @@ TABLES = (
     "sync_runs",
     "sync_cursors",
     "booking_coverage",
+    "reviews",
+    "review_events",
+    "rating_snapshots",
 )
 
 
@@ -333,6 +397,29 @@ ITEM_STATS = Batch(
         "uniq_favorites": "INTEGER",
     },
     required=("item_id", "date"),
+)
+REVIEWS = Batch(
+    key=("review_id",),
+    columns={
+        "review_id": "BIGINT",
+        "item_id": "BIGINT",
+        "item_title": "VARCHAR",
+        "score": "INTEGER",
+        "stage": "VARCHAR",
+        "text": "VARCHAR",
+        "used_in_score": "BOOLEAN",
+        "can_answer": "BOOLEAN",
+        "sender_name": "VARCHAR",
+        "image_count": "INTEGER",
+        "images": "JSON",
+        "created_at": "TIMESTAMP",
+        "answer_id": "BIGINT",
+        "answer_text": "VARCHAR",
+        "answer_status": "VARCHAR",
+        "answer_created_at": "TIMESTAMP",
+        "answer_reject_reasons": "JSON",
+    },
+    required=("review_id", "score", "created_at"),
 )
 BLOCKS = Batch(
     key=("date_start",),

@@ -44,6 +44,7 @@ from .schema import (
     ITEM_STATS,
     ITEMS,
     MESSAGES,
+    REVIEWS,
     SCHEMA_VERSION,
     TABLES,
     Batch,
@@ -798,6 +799,107 @@ class Store:
                 {"user_id": user_id, "now": utc_now()},
             )
 
+    # -- reviews and the rating ---------------------------------------------------------------------------
+
+    def upsert_reviews(self, df: pd.DataFrame | None, user_id: int, observed_at: datetime | None = None
+                       ) -> dict[str, int]:
+        """Record one sighting of reviews, keeping their history as bookings do: a new review gets a
+        'first_seen' event; one whose score, text or answer (id, status, text) differs from the stored row is
+        updated with a 'changed' event carrying the ``previous_*`` values (``updated_at`` moves). Every review
+        of the batch gets ``last_seen_at = observed_at``.
+
+        Columns: ``review_id``, ``score``, ``created_at`` (required), ``item_id``, ``item_title``, ``stage``,
+        ``text``, ``used_in_score``, ``can_answer``, ``sender_name``, ``image_count``, ``images``,
+        ``answer_id``, ``answer_text``, ``answer_status``, ``answer_created_at``, ``answer_reject_reasons``
+        (``rows.review_row`` makes them). Returns ``{"new", "changed", "unchanged"}``.
+        """
+        counts = {"new": 0, "changed": 0, "unchanged": 0}
+        frame = _prepare(df, REVIEWS)
+        if frame is None:
+            return counts
+        given = [c for c in REVIEWS.columns if c in frame.columns]
+        params = {"user_id": user_id, "now": _utc_naive(observed_at)}
+        with self._transaction() as con:
+            con.register("batch", frame)
+            con.execute(_REVIEW_DIFF_SQL.format(select=_select_list(REVIEWS, frame)))
+            con.execute(_REVIEW_EVENTS_SQL, params)
+            con.execute(f"""
+                UPDATE reviews SET {", ".join(f"{c} = d.{c}" for c in given if c != "review_id")},
+                    user_id = $user_id, last_seen_at = $now,
+                    updated_at = CASE WHEN d.kind = 'changed' THEN $now ELSE reviews.updated_at END
+                FROM _review_diff d WHERE reviews.review_id = d.review_id AND d.kind <> 'new'""", params)
+            con.execute(f"""
+                INSERT INTO reviews ({", ".join(given)}, user_id, first_seen_at, last_seen_at, updated_at)
+                SELECT {", ".join(given)}, $user_id, $now, $now, $now FROM _review_diff WHERE kind = 'new'""",
+                        params)
+            for kind, n in con.execute("SELECT kind, count(*) FROM _review_diff GROUP BY kind").fetchall():
+                counts[kind] = n
+            con.execute("DROP TABLE _review_diff")
+        return counts
+
+    def record_review_answer(self, review_id: int, user_id: int | None, answer: dict[str, Any] | None,
+                             observed_at: datetime | None = None) -> int:
+        """The answer avito_kit just wrote (``{"answer_id", "answer_text", "answer_status",
+        "answer_created_at"}``) or removed (None), with a 'changed' event; returns the rows changed (0 for a
+        review not in the store: the next sync brings it)."""
+        fields = ("answer_id", "answer_text", "answer_status", "answer_created_at")
+        values = {name: (answer or {}).get(name) for name in fields}
+        row = self.query("SELECT * FROM reviews WHERE review_id = ?", [review_id])
+        if row.empty:
+            return 0
+        stored = row.iloc[0].to_dict()
+        frame = pd.DataFrame([{**{c: stored[c] for c in REVIEWS.columns}, **values,
+                               "answer_reject_reasons": None, "can_answer": answer is None}])
+        return self.upsert_reviews(frame, user_id if user_id is not None else int(stored["user_id"]),
+                                   observed_at)["changed"]
+
+    def record_rating(self, user_id: int, info: dict[str, Any] | None, observed_at: datetime | None = None
+                      ) -> bool:
+        """Record getRatingsInfoV1's answer (``{"isEnabled", "rating": {...} | None}``) when it differs from the
+        last snapshot: a row per change, stamped with the sync that first saw it (a sync finding the rating as
+        recorded adds nothing, so syncing twice leaves the store as syncing once). Returns whether it wrote."""
+        rating = (info or {}).get("rating") or {}
+        values = [(info or {}).get("isEnabled"), rating.get("score"), rating.get("reviewsCount"),
+                  rating.get("reviewsWithScoreCount")]
+        with self._transaction() as con:
+            last = con.execute("SELECT is_enabled, score, reviews_count, reviews_with_score_count "
+                               "FROM rating_snapshots "
+                               "WHERE user_id = ? ORDER BY observed_at DESC LIMIT 1", [user_id]).fetchone()
+            if last is not None and list(last) == values:
+                return False
+            con.execute("INSERT OR REPLACE INTO rating_snapshots VALUES (?, ?, ?, ?, ?, ?)",
+                        [user_id, _utc_naive(observed_at), *values])
+        return True
+
+    def reviews(self, item_id: int | None = None, *, user_id: int | None = None) -> pd.DataFrame:
+        """Reviews, newest first. Example: ``store.reviews().query("answer_id.isna()")``"""
+        return self.query("SELECT * FROM reviews WHERE ($i IS NULL OR item_id = $i) AND ($u IS NULL OR user_id = $u) "
+                          "ORDER BY created_at DESC, review_id DESC", {"i": item_id, "u": user_id})
+
+    def review_events(self, review_id: int | None = None) -> pd.DataFrame:
+        """The reviews' history, in the order observed. Example: ``store.review_events(92000001)``"""
+        return self.query("SELECT * FROM review_events WHERE $r IS NULL OR review_id = $r "
+                          "ORDER BY observed_at, review_id, event", {"r": review_id})
+
+    def rating_snapshots(self, *, user_id: int | None = None) -> pd.DataFrame:
+        """The rating each time a sync saw it change, oldest first. Example: ``store.rating_snapshots().score``"""
+        return self.query("SELECT * FROM rating_snapshots WHERE $u IS NULL OR user_id = $u ORDER BY observed_at",
+                          {"u": user_id})
+
+    def review_states(self, user_id: int) -> dict[int, tuple]:
+        """review_id -> (score, text, answer_id, answer_status, answer_text) as stored: the sync's incremental
+        read stops at a page it already holds unchanged."""
+        rows = self.query("SELECT review_id, score, text, answer_id, answer_status, answer_text FROM reviews "
+                          "WHERE user_id = ?", [user_id])
+        return {int(r[0]): tuple(None if pd.isna(v) else v for v in r[1:]) for r in rows.itertuples(index=False)}
+
+    def oldest_pending_answer(self, user_id: int) -> datetime | None:
+        """When the oldest review whose answer waits for moderation was written: an incremental sync reads at
+        least that far back, so the moderation's verdict is seen."""
+        value = self.query("SELECT min(created_at) FROM reviews WHERE user_id = ? AND answer_status = 'moderation'",
+                           [user_id]).iloc[0, 0]
+        return None if pd.isna(value) else value.to_pydatetime()
+
     # -- reads ------------------------------------------------------------------------------------------
 
     def items(self, *, user_id: int | None = None) -> pd.DataFrame:
@@ -962,6 +1064,31 @@ FROM unnest(CAST($listings AS UBIGINT[])) WITH ORDINALITY AS listing(item_id, po
 CROSS JOIN generate_series(CAST($first AS DATE), CAST($last AS DATE), INTERVAL 1 DAY) AS grid(day)
 LEFT JOIN days ON days.item_id = listing.item_id AND days.day = grid.day
 ORDER BY listing.position, grid.day
+"""
+
+# Reviews: the same classification as bookings, over score, text and the answer.
+_REVIEW_DIFF_SQL = """
+CREATE TEMP TABLE _review_diff AS
+WITH incoming AS (SELECT {select} FROM batch)
+SELECT i.*,
+       r.score AS previous_score, r.text AS previous_text, r.answer_id AS previous_answer_id,
+       r.answer_status AS previous_answer_status, r.answer_text AS previous_answer_text,
+       CASE WHEN r.review_id IS NULL THEN 'new'
+            WHEN i.score IS DISTINCT FROM r.score OR i.text IS DISTINCT FROM r.text
+              OR i.answer_id IS DISTINCT FROM r.answer_id OR i.answer_status IS DISTINCT FROM r.answer_status
+              OR i.answer_text IS DISTINCT FROM r.answer_text THEN 'changed'
+            ELSE 'unchanged' END AS kind
+FROM incoming i LEFT JOIN reviews r ON r.review_id = i.review_id
+"""
+
+_REVIEW_EVENTS_SQL = """
+INSERT INTO review_events (review_id, user_id, observed_at, event, score, text, answer_id, answer_status,
+                           answer_text, previous_score, previous_text, previous_answer_id, previous_answer_status,
+                           previous_answer_text)
+SELECT review_id, $user_id, $now, CASE kind WHEN 'new' THEN 'first_seen' ELSE kind END, score, text, answer_id,
+       answer_status, answer_text, previous_score, previous_text, previous_answer_id, previous_answer_status,
+       previous_answer_text
+FROM _review_diff WHERE kind <> 'unchanged'
 """
 
 _VANISHED_SQL = """

@@ -14,6 +14,7 @@ meanwhile. Its progress bars say when it waits for the limit; the report counts 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -25,11 +26,29 @@ from tqdm.auto import tqdm
 
 from .aio import run
 from .checks import check_range
-from .client import ITEMS_PAGE_MAX, MESSENGER_PAGE_MAX, STATS_IDS_MAX, AvitoApiClient
+from .client import ITEMS_PAGE_MAX, MESSENGER_PAGE_MAX, REVIEWS_PAGE_MAX, STATS_IDS_MAX, AvitoApiClient
 from .dates import Clock, avito_today, utc_now
-from .errors import AvitoBadRequest, AvitoNotFound, AvitoPaymentRequired, AvitoRateLimited, AvitoValidationError
+from .errors import (
+    AvitoBadRequest,
+    AvitoForbidden,
+    AvitoNotFound,
+    AvitoPaymentRequired,
+    AvitoRateLimited,
+    AvitoValidationError,
+)
 from .pipeline import DONE, Writer, all_or_first_error, fetch_and_store
-from .rows import booking_rows, bookings_frame, chats_frame, items_frame, message_row, messages_frame, timestamp
+from .rows import (
+    booking_rows,
+    bookings_frame,
+    chats_frame,
+    items_frame,
+    message_row,
+    messages_frame,
+    review_row,
+    review_state,
+    reviews_frame,
+    timestamp,
+)
 from .store import Store
 
 __all__ = ["DEFAULT_DAYS_AHEAD", "DEFAULT_DAYS_BACK", "SyncReport", "SyncRun", "Window", "sync", "sync_now",
@@ -45,6 +64,7 @@ BATCH_ITEMS = 100  # listings whose bookings are written in one transaction
 # notebook) then costs a few requests instead of one per listing. ``max_age=None`` or ``--full`` reads all.
 DEFAULT_MAX_AGE = dt.timedelta(minutes=15)
 NO_MESSENGER_NOTE = "messenger skipped: Avito answered 402 (no messenger API subscription)"
+NO_RATINGS_NOTE = "ratings and reviews skipped: Avito answered {status} (the account has no access to ratings)"
 WAITING_FOR_LIMIT = "waiting for Avito's rate limit"  # the progress bars' postfix while a request waits for it
 
 
@@ -66,6 +86,10 @@ class SyncReport:
     messages_new: int = 0
     stats_rows: int = 0
     messenger_skipped: bool = False  # Avito answered 402: the account has no messenger API subscription
+    reviews_seen: int = 0
+    reviews_new: int = 0
+    reviews_changed: int = 0
+    ratings_skipped: bool = False  # Avito answered 402 or 403 to ratings: not every account has them
     rate_limited: int = 0  # answers 429 met (each waited out or tried again: never a failure)
     requests: int = 0
     seconds: float = 0.0
@@ -83,6 +107,8 @@ class SyncReport:
             f"  chats {self.chats} ({self.chats_changed} changed); new messages {self.messages_new}; "
             f"stats rows {self.stats_rows}",
         ]
+        if self.reviews_seen:
+            lines.append(f"  reviews read {self.reviews_seen} (new {self.reviews_new}, changed {self.reviews_changed})")
         return "\n".join(lines + [f"  note: {n}" for n in self.notes])
 
 
@@ -215,7 +241,8 @@ class SyncRun:
         try:
             with client.patiently():
                 self.account = asyncio.ensure_future(self._answered(client.user_id))
-                await all_or_first_error(asyncio.shield(record), self.account, self.listings(), self.chats())
+                await all_or_first_error(asyncio.shield(record), self.account, self.listings(), self.chats(),
+                                         self.reviews())
         except BaseException as exc:
             self._count_rate_limited(limiter.rate_limited - limited_before)
             report.requests = client.requests_sent - requests_before
@@ -503,3 +530,42 @@ class SyncRun:
         report.chats_changed = len(chats) - len(unchanged)
         if unchanged:
             await self.write(store.upsert_chats, chats_frame(unchanged, user_id), user_id)
+
+    # -- ratings and reviews ---------------------------------------------------------------------------
+
+    async def reviews(self) -> None:
+        """The rating (a snapshot per run) and the reviews, newest first; skipped, with a note, when the
+        account has no ratings (Avito answers 402 or 403)."""
+        try:
+            await self._reviews()
+        except (AvitoPaymentRequired, AvitoForbidden) as exc:
+            self.report.ratings_skipped = True
+            self.report.notes.append(NO_RATINGS_NOTE.format(status=exc.status))
+
+    async def _reviews(self) -> None:
+        """Incremental: pages newest first stop after a page whose every review is stored unchanged, once past
+        the oldest review whose answer still waits for moderation (its verdict must be seen). ``max_age=None``
+        (``--full``) reads them all."""
+        client, store, report = self.client, self.store, self.report
+        user_id = await self.account
+        info = await self._answered(client.get_rating_info)
+        states, pending = await asyncio.to_thread(_review_bookmarks, store, user_id)
+        rows: list[dict] = []
+        unchanged_run = 0
+        async with contextlib.aclosing(client.iter_reviews(REVIEWS_PAGE_MAX)) as pages:
+            async for review in pages:
+                row = review_row(review)
+                rows.append(row)
+                unchanged_run = unchanged_run + 1 if states.get(row["review_id"]) == review_state(row) else 0
+                past_pending = pending is None or row["created_at"] <= pending
+                if self.max_age is not None and unchanged_run >= REVIEWS_PAGE_MAX and past_pending:
+                    break
+        counts = await self.write(store.upsert_reviews, reviews_frame(rows), user_id, self.now)
+        await self.write(store.record_rating, user_id, info, self.now)
+        report.reviews_seen = len(rows)
+        report.reviews_new, report.reviews_changed = counts["new"], counts["changed"]
+
+
+def _review_bookmarks(store: Store, user_id: int) -> tuple[dict[int, tuple], dt.datetime | None]:
+    with store.kept_open():
+        return store.review_states(user_id), store.oldest_pending_answer(user_id)

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import jsonschema
 
-__all__ = ["ALLOWANCES", "OpenApiContract", "Operation", "default_spec_dir", "load_contract"]
+__all__ = ["ALLOWANCES", "OpenApiContract", "Operation", "default_spec_dir", "load_contract", "require_contract"]
 
 # Allowances, each the one place where this validator is more lenient than the spec text:
 ALLOWANCES = {
@@ -84,6 +84,19 @@ def default_spec_dir() -> Path:
 def load_contract(spec_dir: str | os.PathLike[str] | None = None) -> OpenApiContract:
     """Load every ``*.json`` spec of ``spec_dir`` (``default_spec_dir()`` when None)."""
     return OpenApiContract(Path(spec_dir) if spec_dir is not None else default_spec_dir())
+
+
+def require_contract() -> OpenApiContract:
+    """The specs' contract for a test module's fixture: the module skips without the spec directory, except
+    under ``CI=true`` where that is a failure."""
+    import pytest
+
+    spec_dir = default_spec_dir()
+    if not spec_dir.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the Avito OpenAPI specs are missing at {spec_dir} (set AVITO_OPENAPI_DIR)")
+        pytest.skip(f"no Avito OpenAPI specs at {spec_dir}")
+    return load_contract(spec_dir)
 
 
 @dataclass

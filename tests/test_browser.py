@@ -2,7 +2,7 @@
 
 One sandbox server and one JupyterLab (on a copy of notebooks/) serve both tests. In 03_inbox a reply is typed,
 sent and confirmed; in 04_calendar a range is blocked and confirmed; in 05_prices nights picked in the calendar
-are priced and confirmed; each time the sandbox must hold the write
+are priced and confirmed; in 06_reviews a review is answered and confirmed; each time the sandbox must hold the write
 and the store's audit log its row. Screenshots of the widgets go to ``$AVITO_KIT_SCREENSHOTS`` when set.
 """
 
@@ -265,3 +265,30 @@ def test_the_whole_grid_page_by_page_in_a_notebook(page, lab, env, tmp_path):
     expect(plot).to_contain_text(f"страница {pages} из {pages}: {rows} из {listings}")
     expect(plot.locator(".heatmaplayer image, .hm image").first).to_be_attached()
     plot.screenshot(path=shots / "05_grid_page.png")
+
+
+def test_answer_a_review_in_the_reviews_notebook(page, lab, env, sandbox, tmp_path):
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(tmp_path)
+    open_and_run_all(page, lab, "06_reviews.ipynb", ".avito-reviews .avito-review-list select", shots)
+    reviews = page.locator(".avito-reviews")
+    expect(reviews.locator(".avito-status")).to_contain_text("без ответа")
+    reviews.locator(".avito-review-list select").select_option(index=0)  # waiting for an answer: listed first
+    expect(reviews.locator(".avito-review")).to_contain_text("оценка")
+    text = "Спасибо за отзыв! Будем рады видеть вас снова."
+    reviews.locator(".avito-answer-text textarea").fill(text)
+    reviews.locator("button.avito-send").click()
+    expect(reviews.locator(".avito-preview")).to_contain_text(text)
+    assert [r for r in sandbox.requests if r.operation == "createReviewAnswerV1"] == []  # nothing before Confirm
+    reviews.locator("button.avito-confirm").dblclick()  # a double click sends once
+    expect(reviews.locator(".avito-status")).to_contain_text("Ответ отправлен")
+    expect(reviews.locator(".avito-review")).to_contain_text("на модерации")
+    reviews.scroll_into_view_if_needed()
+    reviews.screenshot(path=shots / "06_reviews.png")
+
+    audit = Store(env["db"]).audit_log().query("action == 'review_answer'")
+    assert audit[["outcome"]].values.tolist() == [["ok"]]
+    review = sandbox.reviews.review(int(audit.iloc[0]["target"]))
+    assert review.answer["text"] == text
+    assert len([r for r in sandbox.requests if r.operation == "createReviewAnswerV1"]) == 1

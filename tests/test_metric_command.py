@@ -48,6 +48,14 @@ KEYS = {
     "messaging_summary": ["chats", "answered", "unanswered", "median_response_minutes"],
     "inbox": ["chat_id", "item_id", "chat_type", "title", "other_user_name", "last_text", "last_at",
               "last_direction", "unread", "waiting_since", "needs_attention", "waited"],
+    "review_inbox": ["review_id", "item_id", "item_title", "score", "text", "sender_name", "created_at", "image_count",
+                     "answer_id", "answer_text", "answer_status", "answer_reject_reasons", "needs_answer",
+                     "booking_id", "check_in", "check_out"],
+    "rating_history": ["observed_at", "score", "reviews_count", "reviews_with_score_count"],
+    "score_distribution": ["score", "reviews", "share"],
+    "reviews_per_listing": ["item_id", "title", "reviews", "mean_score", "unanswered", "last_review_at"],
+    "answer_share": ["reviews", "answered", "rejected", "share_answered"],
+    "time_to_answer": ["review_id", "item_id", "first_seen_at", "answer_created_at", "hours"],
 }
 
 
@@ -65,6 +73,8 @@ def synced(tmp_path_factory):
 
     asyncio.run(sync_on(D))
     made = sandbox.add_booking(sandbox.items[0].id, D + dt.timedelta(days=21), D + dt.timedelta(days=23))
+    waiting = next(review for review in sandbox.reviews.reviews if review.answer is None)  # answered in between
+    sandbox.reviews.answer(waiting, "Спасибо!", int(dt.datetime(D.year, D.month, D.day, 18, tzinfo=dt.UTC).timestamp()))
     asyncio.run(sync_on(D + dt.timedelta(days=1)))
     return path, made
 

@@ -40,9 +40,9 @@ def outputs(notebook: nbformat.NotebookNode) -> list[dict]:
     return [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
 
 
-def test_there_are_the_five_notebooks():
+def test_there_are_the_six_notebooks():
     assert ALL == ["01_sync_and_explore.ipynb", "02_occupancy_revenue_report.ipynb", "03_inbox.ipynb",
-                   "04_calendar.ipynb", "05_prices.ipynb"]
+                   "04_calendar.ipynb", "05_prices.ipynb", "06_reviews.ipynb"]
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -7,7 +7,6 @@ Without the spec directory the module skips, except under ``CI=true`` where that
 
 from __future__ import annotations
 
-import os
 from datetime import date, timedelta
 from typing import Any
 
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
-from tests.openapi_contract import OpenApiContract, default_spec_dir, load_contract
+from tests.openapi_contract import OpenApiContract, require_contract
 
 TODAY = date(2026, 6, 15)
 BASE_URL = "https://api.avito.ru"
@@ -23,12 +22,7 @@ BASE_URL = "https://api.avito.ru"
 
 @pytest.fixture(scope="module")
 def contract() -> OpenApiContract:
-    spec_dir = default_spec_dir()
-    if not spec_dir.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the Avito OpenAPI specs are missing at {spec_dir} (set AVITO_OPENAPI_DIR)")
-        pytest.skip(f"no Avito OpenAPI specs at {spec_dir}")
-    return load_contract(spec_dir)
+    return require_contract()
 
 
 class Api:

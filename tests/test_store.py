@@ -94,7 +94,7 @@ def test_migrates_a_v1_database_keeping_its_rows(tmp_path):
     con.close()
 
     store = Store(path)
-    assert store.schema_version() == SCHEMA_VERSION == 4  # 3: booking_coverage; 4: prices and base_params
+    assert store.schema_version() == SCHEMA_VERSION == 5  # 3: booking_coverage; 4: prices and base_params; 5: reviews
     assert store.bookings().booking_id.tolist() == [2**63]
     store.audit_begin("block_dates", "item:1", {})
     assert store.counts()["audit_log"] == 1

@@ -41,6 +41,7 @@ from .data import (
 from .faults import AccountLimiter, FaultPlan, RateLimiter
 from .params import Reject, path_int
 from .responses import SandboxRequest, SandboxResponse, error_response, json_response
+from .reviews import ReviewBook
 from .routes import Route, match
 from .switches import Switches
 
@@ -138,6 +139,7 @@ class SandboxApp:
         self._booking_ids = BookingIds(self._helper_rng)
         self._latest = max([self.world.anchor, *(chat.updated for chat in self.world.chats.values())])
         self._stats_rows = StatsRows(self.world)
+        self.reviews = ReviewBook(self.world)  # ratings.json's reviews and answers, drawn on first read
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(seed={self.seed}, today={self.today.isoformat()}, "

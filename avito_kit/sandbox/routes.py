@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import api_auth, api_items, api_messenger, api_rent, api_stats
+from . import api_auth, api_items, api_messenger, api_ratings, api_rent, api_stats
 
 if TYPE_CHECKING:
     from .app import SandboxApp
@@ -26,7 +26,7 @@ class Route:
     pattern: re.Pattern[str]
     operation: str  # the spec's operationId
     handler: Handler
-    api: str  # the spec file's family: "auth", "user", "items", "rent", "messenger", "stats"
+    api: str  # the spec file's family: "auth", "user", "items", "rent", "messenger", "stats", "ratings"
 
     @property
     def family(self) -> str:
@@ -63,6 +63,10 @@ ROUTES = (
     _route("POST", "/messenger/v1/accounts/{user_id}/chats/{chat_id}/read", "chatRead", api_messenger.read_chat,
            "messenger"),
     _route("POST", "/stats/v1/accounts/{user_id}/items", "itemStatsShallow", api_stats.item_stats, "stats"),
+    _route("GET", "/ratings/v1/info", "getRatingsInfoV1", api_ratings.rating_info, "ratings"),
+    _route("GET", "/ratings/v1/reviews", "getReviewsV1", api_ratings.reviews_page, "ratings"),
+    _route("POST", "/ratings/v1/answers", "createReviewAnswerV1", api_ratings.create_answer, "ratings"),
+    _route("DELETE", "/ratings/v1/answers/{answer_id}", "removeReviewAnswerV1", api_ratings.remove_answer, "ratings"),
 )
 
 

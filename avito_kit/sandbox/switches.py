@@ -63,6 +63,11 @@ class Switches:
     chats_meta: bool = True
     """getChatsV2 adds ``"meta": {"has_more": bool}`` beside ``chats`` (real accounts; the spec has none)."""
 
+    # ---- ratings -----------------------------------------------------------------------------------
+    ratings_access: str = _choice("on", "forbidden", "payment_required")
+    """Ratings and reviews: "on" served; "forbidden" every ratings operation answers 403 (the spec's "no
+    access"); "payment_required" 402, as for a paid feature the account lacks."""
+
     # ---- short-term rent ----------------------------------------------------------------------------
     refuse_past_bookings_read: bool = True
     """getRealtyBookings with ``date_start`` before today answers 422 (validatingError, ``fields.date_start``)."""

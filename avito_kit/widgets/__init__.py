@@ -9,7 +9,8 @@ from a callback or a task, lands in the widget's ``output`` area and its status 
 alone.
 
 One module a widget: ``inbox`` (InboxWidget), ``calendar`` (CalendarWidget), ``dashboard`` (Dashboard),
-``sync_button`` (SyncButton), ``prices`` (PriceAction, ListingSettingsPanel; ``PriceAction.follow(calendar)``);
+``sync_button`` (SyncButton), ``prices`` (PriceAction, ListingSettingsPanel; ``PriceAction.follow(calendar)``),
+``reviews`` (ReviewsWidget);
 ``base`` holds what they share (the write task, the status line, the confirm step).
 
 >>> inbox = InboxWidget(client, store)     # display(inbox) in a cell
@@ -24,7 +25,8 @@ from .calendar import CalendarWidget
 from .dashboard import Dashboard
 from .inbox import TEMPLATES, InboxWidget
 from .prices import ListingSettingsPanel, PriceAction
+from .reviews import ReviewsWidget
 from .sync_button import SyncButton
 
 __all__ = ["TEMPLATES", "CalendarWidget", "Dashboard", "InboxWidget", "ListingSettingsPanel", "PriceAction",
-           "SyncButton"]
+           "ReviewsWidget", "SyncButton"]
