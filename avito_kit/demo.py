@@ -156,6 +156,6 @@ async def run_demo(store: Store, say: Callable[[str], None] = print, sandbox: Sa
     last = today + dt.timedelta(days=29)
     titles = dict(zip(*store.items()[["item_id", "title"]].to_dict("list").values(), strict=True))
     say(kpi_table(kpis(store, today, last, by="item"), titles, f"Следующие 30 ночей: {today} … {last}"))
-    say("Next: `make lab` (notebooks/01_sync_and_explore.ipynb … 04_calendar.ipynb), open the report in a browser, "
+    say("Next: `make lab` (notebooks/01_sync_and_explore.ipynb … 06_reviews.ipynb), open the report in a browser, "
         "or `avito-kit --sandbox calendar block ITEM_ID FROM TO`")
     return report
