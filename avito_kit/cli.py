@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
 
@@ -51,6 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "block":
             action.add_argument("--comment")
         action.add_argument("--yes", action="store_true", help="send without asking")
+    link = actions.add_parser("link", help="link another platform's iCal feed (URL or file) to a listing")
+    link.add_argument("item_id", metavar="ITEM_ID")
+    link.add_argument("source", metavar="URL_OR_FILE")
+    link.add_argument("--name", help="the source's name shown on closures (default: the link's host or file name)")
+    unlink = actions.add_parser("unlink", help="forget a linked feed and its closures")
+    unlink.add_argument("item_id", metavar="ITEM_ID")
+    unlink.add_argument("name", metavar="NAME")
+    links = actions.add_parser("links", help="list the linked feeds, when each was read and its last error")
+    links.add_argument("item_id", metavar="ITEM_ID", nargs="?")
+    pull = actions.add_parser("pull", help="read the linked feeds and push the closures to Avito when they changed; "
+                              "exit 1 when any link failed (the others still processed)")
+    pull.add_argument("item_id", metavar="ITEM_ID", nargs="?", help="one listing (default: every linked listing)")
+    pull.add_argument("--yes", action="store_true", help="send without asking (for cron)")
+    export = actions.add_parser("export", help="write a listing's bookings and closures as an iCal file")
+    export.add_argument("item_id", metavar="ITEM_ID", nargs="?", help="one listing (default: all, into --out DIR)")
+    export.add_argument("--out", required=True, help="FILE.ics for one listing, a folder for all")
+    export.add_argument("--with-names", action="store_true", help="put guests' names in the events")
 
     price = commands.add_parser("price", help="set or show a listing's nightly prices")
     price_actions = price.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -191,6 +209,8 @@ def _db_path(args: argparse.Namespace) -> Path:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "calendar" and args.action not in ("block", "open"):
+        return _calendar_links(args)
     if args.command in ("sync", "calendar", "reply"):
         from .checks import check_chat_id, check_id, check_range, check_text
         from .store import Store
@@ -232,6 +252,88 @@ def _dispatch(args: argparse.Namespace) -> int:
         serve_forever(sandbox, host=args.host, port=args.port, latency=args.latency)
         return EXIT_OK
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _calendar_links(args: argparse.Namespace) -> int:
+    """``calendar link | unlink | links | pull | export``: linked iCal feeds of other platforms, and the export."""
+    from .checks import check_id
+    from .feed_fetch import is_url
+    from .store import Store
+
+    item_id = None if args.item_id is None else check_id(args.item_id, "ITEM_ID")
+    if args.action == "link":
+        name = (args.name or (urlsplit(args.source).hostname if is_url(args.source) else Path(args.source).stem) or
+                "").strip()
+        if not name:
+            raise ValueError("name the link with --name")
+        if not is_url(args.source) and not Path(args.source).expanduser().is_file():
+            raise ValueError(f"{args.source} is neither an http(s) URL nor a file")
+    if not _db_path(args).exists():
+        raise ValueError(f"no store at {_db_path(args)}: run `avito-kit sync` (or `make demo`) first")
+    store = Store(args.db)
+    if item_id is not None and not store.has_item(item_id):
+        raise ValueError(f"listing {item_id} is not in the store; run `avito-kit sync` first")
+    if args.action == "link":
+        store.link_calendar(item_id, name, args.source)
+        print(f"Календарь «{name}» связан с объявлением {item_id}; `avito-kit calendar pull {item_id}` прочитает его")
+        return EXIT_OK
+    if args.action == "unlink":
+        if not store.unlink_calendar(item_id, args.name):
+            raise ValueError(f"listing {item_id} has no link named {args.name!r}")
+        print(f"Календарь «{args.name}» отвязан от объявления {item_id}; его закрытия забыты")
+        return EXIT_OK
+    if args.action == "links":
+        from .tables import links_table
+
+        print(links_table(store.calendar_links(item_id)))
+        return EXIT_OK
+    if args.action == "export":
+        return _export(store, item_id, Path(args.out).expanduser(), args.with_names)
+    linked = store.calendar_links(item_id)
+    if linked.empty:
+        raise ValueError("no linked calendars" + (f" for listing {item_id}" if item_id else "") +
+                         "; add one with `avito-kit calendar link ITEM_ID URL_OR_FILE`")
+    return run(_pull(args, _client(args), store, sorted({int(i) for i in linked.item_id})))
+
+
+def _export(store, item_id: int | None, out: Path, with_names: bool) -> int:
+    import datetime as dt
+
+    from .actions import export_events
+    from .feeds import export_calendar
+    from .files import write_atomically
+
+    stamp = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    if item_id is None:
+        out.mkdir(parents=True, exist_ok=True)
+        targets = [(int(i), out / f"{int(i)}.ics") for i in store.items().item_id]
+    else:
+        targets = [(item_id, out)]
+    for target_id, path in targets:
+        body = export_calendar(export_events(store, target_id, with_names=with_names),
+                               name=f"Авито {target_id}", stamp=stamp)
+        write_atomically(path, body)
+        print(f"Календарь объявления {target_id} записан: {path}")
+    return EXIT_OK
+
+
+async def _pull(args: argparse.Namespace, client, store, item_ids: list[int]) -> int:
+    from . import actions
+
+    failed = []
+    async with client:
+        for listing in item_ids:
+            plan = await actions.plan_pull(store, listing)
+            failed += [f"{listing}/{name}: {error}" for name, error in plan.failed.items()]
+            if not plan.changed:
+                print(plan.describe())
+                continue
+            _confirm(plan.describe(), args.yes)
+            print(f"Avito accepted: {await actions.apply_pull(client, store, plan)}")
+    if failed:
+        print(f"avito-kit: {len(failed)} linked calendar(s) failed: " + "; ".join(failed), file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _read_only(args: argparse.Namespace) -> int:
@@ -297,7 +399,7 @@ async def _write_or_sync(args, client, store) -> int:
                 plan = actions.plan_block(store, args.item_id, args.date_from, args.date_to, args.comment)
             else:
                 plan = actions.plan_open(store, args.item_id, args.date_from, args.date_to)
-            if plan.conflicts:
+            if plan.refused:
                 raise ValueError(plan.describe().replace("\n", "; "))
             _confirm(plan.describe(), args.yes)
             print(f"Avito accepted: {await actions.apply_plan(client, store, plan)}")

@@ -20,6 +20,10 @@ Tables (every row carries the Avito account ``user_id``, so several accounts sha
     booking_coverage the nights of each listing whose bookings a sync has read, each range with the time it
                      was first read (disjoint per listing): what tells a booking made under watch from one
                      already there when avito_kit first looked (metrics' left-censoring rule)
+    calendar_links   iCal feeds of other platforms per listing (name unique per listing), with the ETag /
+                     Last-Modified of the last answer and the last error
+    external_closures the nights each link's feed says are taken, replaced whole at each successful read
+    calendar_pushes  per listing, the last block push (and availability push, if any) Avito accepted
     schema_version   the migrations applied
 
 Only ``avito_kit.store`` uses this module: it runs :func:`migrate` when it opens a file.
@@ -227,6 +231,41 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        6,
+        # Calendars of other platforms (iCal links) and what avito_kit last pushed: Avito keeps no calendar we can
+        # read back, so a preview compares with the last push and a pull that changes nothing sends nothing.
+        """
+        CREATE TABLE IF NOT EXISTS calendar_links (
+            item_id BIGINT NOT NULL,
+            name VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            etag VARCHAR,
+            last_modified VARCHAR,
+            pulled_at TIMESTAMP,
+            error VARCHAR,
+            added_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (item_id, name)
+        );
+        CREATE TABLE IF NOT EXISTS external_closures (
+            item_id BIGINT NOT NULL,
+            source VARCHAR NOT NULL,
+            date_start DATE NOT NULL,
+            date_end DATE NOT NULL,
+            summary VARCHAR,
+            read_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (item_id, source, date_start),
+            CHECK (date_end > date_start)
+        );
+        CREATE TABLE IF NOT EXISTS calendar_pushes (
+            item_id BIGINT PRIMARY KEY,
+            bookings JSON NOT NULL,
+            availability JSON,
+            pushed_at TIMESTAMP NOT NULL,
+            audit_id BIGINT
+        );
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -244,6 +283,9 @@ TABLES = (
     "sync_runs",
     "sync_cursors",
     "booking_coverage",
+    "calendar_links",
+    "external_closures",
+    "calendar_pushes",
 )
 
 

@@ -1,0 +1,158 @@
+"""Linked calendars against the sandbox: a pull pushes manual and external closures as one set, a pull that changes
+nothing sends nothing, an external closure over a booking is reported rather than pushed into a 409, an open over
+another platform's closure is refused, a failed link is named while the others go on, and the export reads back."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from avito_kit import actions, cli
+from avito_kit.aio import run
+from avito_kit.feeds import Closure, parse_feed
+from avito_kit.sandbox import Sandbox
+from avito_kit.sandbox.feeds import sample_feed
+from avito_kit.session import open_client
+from avito_kit.store import Store
+
+from .helpers import TODAY as T
+from .helpers import assert_one_line, cli_run, copy_store, day, iso_day, synced_store_file
+
+BOOKING = (45, 48)  # an active Avito booking inside the second Airbnb stay (40 .. 47): a double booking
+
+
+def make_sandbox() -> tuple[Sandbox, int]:
+    sandbox = Sandbox(seed=22, n_items=5, n_chats=4)
+    item_id = next(item.id for item in sandbox.items if item.status == "removed")
+    sandbox.add_booking(item_id, day(BOOKING[0]), day(BOOKING[1]))
+    return sandbox, item_id
+
+
+@pytest.fixture(scope="module")
+def synced_file(tmp_path_factory):
+    return synced_store_file(tmp_path_factory, make_sandbox()[0])
+
+
+@pytest.fixture
+def world(synced_file, tmp_path, monkeypatch):
+    """(sandbox, store, item_id, feeds folder); the CLI's --sandbox is this sandbox."""
+    sandbox, item_id = make_sandbox()
+    monkeypatch.setattr(cli, "_sandbox", lambda: sandbox)
+    folder = tmp_path / "feeds"
+    folder.mkdir()
+    for name in ("airbnb", "sutochno", "login", "broken"):
+        (folder / f"{name}.ics").write_bytes(sample_feed(name, T))
+    return sandbox, Store(copy_store(synced_file, tmp_path)), item_id, folder
+
+
+def bookings_pushes(sandbox: Sandbox) -> list:
+    return [r.body for r in sandbox.requests if r.operation and "ooking" in r.operation and r.method == "POST"]
+
+
+async def apply_plan(sandbox: Sandbox, store: Store, plan: actions.Plan) -> str:
+    async with open_client(sandbox=sandbox) as client:
+        return await actions.apply_plan(client, store, plan)
+
+
+async def pull(sandbox: Sandbox, store: Store, item_id: int) -> tuple[actions.PullPlan, str]:
+    plan = await actions.plan_pull(store, item_id)
+    async with open_client(sandbox=sandbox) as client:
+        return plan, await actions.apply_pull(client, store, plan)
+
+
+async def test_a_pull_pushes_manual_and_external_closures_then_a_second_pull_sends_nothing(world):
+    sandbox, store, item_id, folder = world
+    await apply_plan(sandbox, store, actions.plan_block(store, item_id, day(5), day(7), "ремонт"))
+    store.link_calendar(item_id, "Airbnb", str(folder / "airbnb.ics"))
+
+    plan, outcome = await pull(sandbox, store, item_id)
+    assert outcome == "ok" and plan.read == ["Airbnb"] and plan.failed == {}
+    assert [(b["date_start"], b["date_end"], b["comment"]) for b in sandbox.blocks[item_id]] == [
+        (iso_day(5), iso_day(7), "ремонт"), (iso_day(10), iso_day(13), "Airbnb"),
+        (iso_day(40), iso_day(45), "Airbnb"), (iso_day(60), iso_day(62), "Airbnb")]
+    assert store.audit_log().action.tolist()[-1] == "calendar_pull"
+
+    sent = len(sandbox.requests)
+    plan, outcome = await pull(sandbox, store, item_id)
+    assert (outcome, plan.changed, len(sandbox.requests)) == ("unchanged", False, sent)
+    assert "в Авито ничего не отправляется" in plan.describe()
+
+
+async def test_an_external_closure_over_an_active_booking_is_reported_not_pushed(world):
+    sandbox, store, item_id, folder = world
+    store.link_calendar(item_id, "Airbnb", str(folder / "airbnb.ics"))
+    plan, outcome = await pull(sandbox, store, item_id)
+    assert outcome == "ok"  # no 409: the booking's nights are left out of the push
+    assert [(c["source"], c["date_start"], c["date_end"]) for c in plan.over_bookings] == [("Airbnb", day(40), day(47))]
+    assert "пересекаются с бронью" in plan.describe() and "двойное бронирование" in plan.describe()
+    pushed = {(b["date_start"], b["date_end"]) for b in bookings_pushes(sandbox)[-1]["bookings"]}
+    assert (iso_day(40), iso_day(45)) in pushed and not any(a < iso_day(48) and b > iso_day(45) for a, b in pushed)
+
+
+def test_open_is_refused_over_another_platforms_closure_naming_it(world, capsys):
+    """Sync: the CLI runs its own event loop."""
+    sandbox, store, item_id, folder = world
+    store.link_calendar(item_id, "Суточно", str(folder / "sutochno.ics"))
+    run(pull(sandbox, store, item_id))
+    stay = next(c for c in parse_feed(sample_feed("sutochno", T), T) if c.summary.startswith("Бронь"))
+    plan = actions.plan_open(store, item_id, stay.date_start, stay.date_end + dt.timedelta(days=2))
+    assert plan.refused and "Суточно" in plan.describe()
+    with pytest.raises(ValueError, match="nothing was sent"):
+        run(apply_plan(sandbox, store, plan))
+    sent = len(sandbox.requests)
+    code, _, err = cli_run(capsys, "--sandbox", "--db", store.path, "calendar", "open", item_id,
+                             stay.date_start.isoformat(), stay.date_end.isoformat(), "--yes")
+    assert code == 2 and "Суточно" in assert_one_line(err) and len(sandbox.requests) == sent
+    # the nights around it open, and the availability pushed never includes the external closure
+    free = actions.plan_open(store, item_id, day(1), day(3))
+    assert not free.refused and not any(
+        dt.date.fromisoformat(a["date_start"]) < stay.date_end and dt.date.fromisoformat(a["date_end"]) >
+        stay.date_start for a in free.availability_payload)
+
+
+def test_a_failed_link_is_named_and_the_others_still_pushed(world, capsys):
+    sandbox, store, item_id, folder = world
+    store.link_calendar(item_id, "Airbnb", str(folder / "airbnb.ics"))
+    store.link_calendar(item_id, "Старый сайт", str(folder / "login.ics"))
+    store.link_calendar(item_id, "Битый", str(folder / "broken.ics"))
+    code, out, err = cli_run(capsys, "--sandbox", "--db", store.path, "calendar", "pull", "--yes")
+    assert code == 1 and "Avito accepted: ok" in out
+    line = assert_one_line(err)
+    assert "2 linked calendar(s) failed" in line and "Старый сайт: not an iCalendar feed" in line and "Битый" in line
+    assert any(b["comment"] == "Airbnb" for b in sandbox.blocks[item_id])
+    links = store.calendar_links(item_id).set_index("name")
+    assert links.error.isna().tolist() == [True, False, False]  # sorted: Airbnb, Битый, Старый сайт
+
+    code, out, err = cli_run(capsys, "--db", store.path, "calendar", "links", item_id)
+    assert code == 0 and "«Старый сайт»" in out and "ошибка: not an iCalendar feed" in out
+
+
+def test_link_unlink_and_bad_input_are_one_line(world, capsys):
+    sandbox, store, item_id, folder = world
+    code, out, err = cli_run(capsys, "--db", store.path, "calendar", "link", item_id, folder / "nope.ics")
+    assert code == 2 and "is neither an http(s) URL nor a file" in assert_one_line(err)
+    code, out, err = cli_run(capsys, "--db", store.path, "calendar", "link", item_id,
+                             "https://www.airbnb.ru/calendar/ical/1.ics?s=tok")
+    assert code == 0 and "«www.airbnb.ru»" in out
+    code, out, err = cli_run(capsys, "--db", store.path, "calendar", "links")
+    assert "tok" not in out and "https://www.airbnb.ru/calendar/ical/1.ics (?…)" in out
+    code, out, err = cli_run(capsys, "--db", store.path, "calendar", "unlink", item_id, "www.airbnb.ru")
+    assert code == 0 and store.calendar_links().empty
+    code, out, err = cli_run(capsys, "--db", store.path, "calendar", "unlink", item_id, "www.airbnb.ru")
+    assert code == 2 and "no link named" in assert_one_line(err)
+    code, out, err = cli_run(capsys, "--sandbox", "--db", store.path, "calendar", "pull")
+    assert code == 2 and "no linked calendars" in assert_one_line(err) and sandbox.requests == []
+
+
+def test_export_writes_bookings_and_closures_names_only_when_asked(world, capsys, tmp_path):
+    _, store, item_id, _ = world
+    out_file = tmp_path / "out.ics"
+    code, *_ = cli_run(capsys, "--db", store.path, "calendar", "export", item_id, "--out", out_file)
+    guest = store.active_bookings(item_id, day(0), day(365)).guest_name.iloc[0]
+    assert code == 0 and guest not in out_file.read_text()
+    assert Closure(day(BOOKING[0]), day(BOOKING[1]), "Авито: бронь") in parse_feed(out_file.read_bytes(), T)
+    cli_run(capsys, "--db", store.path, "calendar", "export", item_id, "--out", out_file, "--with-names")
+    assert guest in out_file.read_text()
+    code, *_ = cli_run(capsys, "--db", store.path, "calendar", "export", "--out", tmp_path / "all")
+    assert code == 0 and len(list((tmp_path / "all").glob("*.ics"))) == len(store.items())
