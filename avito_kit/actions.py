@@ -34,6 +34,8 @@ from .store import Store
 
 __all__ = [
     "AVAILABILITY_DAYS",
+    "CABINET_WARNING",
+    "FIRST_PUSH_WARNING",
     "NO_MESSENGER_TEXT",
     "ListingPlan",
     "Plan",
@@ -58,6 +60,10 @@ __all__ = [
 AVAILABILITY_DAYS = 365
 NO_MESSENGER_TEXT = "Авито ответил 402: у аккаунта не подключена платная подписка на API мессенджера"
 Range = tuple[dt.date, dt.date]  # nights start <= night < end
+CABINET_WARNING = ("Внимание: доступность уходит на весь год целиком. Даты, закрытые вручную в кабинете Авито, "
+                   "avito_kit не видит — Авито их откроет")
+FIRST_PUSH_WARNING = ("Это первая отправка календаря этого объявления из avito_kit: всё, что закрыто в кабинете "
+                      "Авито, будет открыто. Нужно отдельное подтверждение")
 
 
 @dataclass
@@ -73,6 +79,13 @@ class Plan:
     availability_payload: list[dict] | None = None  # POST /realty/v1/items/intervals (open only)
     conflicts: list[dict] = field(default_factory=list)  # active bookings in the range: the plan is refused
     external_conflicts: list[dict] = field(default_factory=list)  # other platforms' closures an open would undo
+    last_push: dict | None = None  # what the last accepted push of this listing held (None: avito_kit never pushed)
+
+    @property
+    def first_push(self) -> bool:
+        """No push of this listing's calendar from avito_kit yet: the host confirms it explicitly (a full-year
+        availability push opens every date closed in the Avito cabinet, which avito_kit cannot read)."""
+        return self.last_push is None
 
     @property
     def refused(self) -> bool:
@@ -105,11 +118,15 @@ class Plan:
         lines += [f"  закрыты ночи {format_date(b['date_start'])} – "  # date_end is the first night left open
                   f"{format_date(dt.date.fromisoformat(b['date_end']) - dt.timedelta(days=1))}"
                   for b in self.bookings_payload]
+        lines += _changes_text(self.bookings_payload, self.last_push)
         if self.availability_payload is not None:
             opened = len(self.availability_payload)
             lines.append(f"Затем доступность на год вперёд ({opened} "
                          f"{plural(opened, 'открытый период', 'открытых периода', 'открытых периодов')}; "
                          "даты вне них Авито закроет)")
+            lines.append(CABINET_WARNING)
+            if self.first_push:
+                lines.append(FIRST_PUSH_WARNING)
         return "\n".join(lines)
 
 
@@ -122,6 +139,7 @@ def plan_block(store: Store, item_id: int, date_from, date_to, comment: str | No
     plan = Plan("block", item_id, first, last, blocks, _closures_payload(store, item_id, blocks, today)[0])
     # Only the nights pushed can clash: past ones are kept locally but never sent (Avito refuses the past).
     plan.conflicts = _active_bookings(store, item_id, max(first, today), last)
+    plan.last_push = store.last_calendar_push(item_id)
     return plan
 
 
@@ -142,6 +160,7 @@ def plan_open(store: Store, item_id: int, date_from, date_to, today: dt.date | N
     plan.external_conflicts = [c for c in _external(store, item_id) if c["date_start"] < last and
                                c["date_end"] > max(first, today)]
     plan.conflicts = _active_bookings(store, item_id, max(first, today), last)
+    plan.last_push = store.last_calendar_push(item_id)
     return plan
 
 
@@ -185,6 +204,7 @@ class PullPlan:
     failed: dict[str, str] = field(default_factory=dict)  # link name -> one line
     over_bookings: list[dict] = field(default_factory=list)  # external closures over an active booking (not pushed)
     read: list[str] = field(default_factory=list)  # link names read (or not modified since)
+    last_push: dict | None = None
 
     def describe(self) -> str:
         """The host's preview (Russian)."""
@@ -205,6 +225,7 @@ class PullPlan:
         lines += [f"  закрыты ночи {format_date(b['date_start'])} – "
                   f"{format_date(dt.date.fromisoformat(b['date_end']) - dt.timedelta(days=1))}"
                   + (f" ({b['comment']})" if b.get("comment") else "") for b in self.bookings_payload]
+        lines += _changes_text(self.bookings_payload, self.last_push)
         return "\n".join(lines)
 
 
@@ -237,7 +258,7 @@ async def plan_pull(store: Store, item_id: int, *, today: dt.date | None = None,
     changed = bool(payload) if last is None else payload != _push_set(
         [{"date_start": dt.date.fromisoformat(b["date_start"]), "date_end": dt.date.fromisoformat(b["date_end"]),
           "comment": b.get("comment")} for b in last["bookings"]], today)
-    return PullPlan(item_id, payload, changed, failed, over, read)
+    return PullPlan(item_id, payload, changed, failed, over, read, last)
 
 
 async def apply_pull(client: AvitoApiClient, store: Store, plan: PullPlan) -> str:
@@ -370,6 +391,23 @@ def _subtract(blocks: list[dict], first: dt.date, last: dt.date) -> list[dict]:
         if block["date_end"] > last:
             kept.append({**block, "date_start": last})
     return kept
+
+
+def _changes_text(payload: list[dict], last_push: dict | None) -> list[str]:
+    """What a block push changes against the last one avito_kit made (Avito keeps no calendar to read back)."""
+    if last_push is None:
+        return ["Прежних отправок календаря этого объявления из avito_kit нет: сравнить не с чем"]
+    def nights(entries):
+        return {(b["date_start"], b["date_end"]) for b in entries}
+
+    now, before = nights(payload), nights(last_push["bookings"])
+    if now == before:
+        return ["Закрытия те же, что в прошлой отправке"]
+    def span(pair):
+        return f"{format_date(pair[0])} – {format_date(dt.date.fromisoformat(pair[1]) - dt.timedelta(days=1))}"
+
+    return (["Против прошлой отправки:"] + [f"  + закрываются ночи {span(p)}" for p in sorted(now - before)]
+            + [f"  − больше не закрыты ночи {span(p)}" for p in sorted(before - now)])
 
 
 def _external(store: Store, item_id: int) -> list[dict]:

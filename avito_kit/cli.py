@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("date_to", metavar="TO")
         if name == "block":
             action.add_argument("--comment")
+        else:
+            action.add_argument("--first-push", action="store_true",
+                                help="confirm the listing's first full-year push from avito_kit (it opens the dates "
+                                "closed in the Avito cabinet, which avito_kit cannot see)")
         action.add_argument("--yes", action="store_true", help="send without asking")
     link = actions.add_parser("link", help="link another platform's iCal feed (URL or file) to a listing")
     link.add_argument("item_id", metavar="ITEM_ID")
@@ -169,19 +173,28 @@ def _refusal(exc: BaseException) -> str | None:
     return refusal_text(exc)
 
 
-def _confirm(preview: str, yes: bool) -> None:
-    """Show what will be sent; go on only with --yes or a "y" typed at a terminal."""
+def _confirm(preview: str, yes: bool, *, first_push: bool = False) -> None:
+    """Show what will be sent; go on only with --yes or a "y" typed at a terminal. A listing's first full-year
+    push (``first_push``) also needs --first-push, or "да" typed to a second question."""
     print(preview)
+    if yes and first_push:
+        raise ValueError("the first full-year push of this listing from avito_kit opens every date closed in the "
+                         "Avito cabinet: add --first-push to confirm; nothing was sent")
     if yes:
         return
     if not sys.stdin.isatty():
         raise ValueError("no terminal to confirm on: add --yes to send")
-    try:
-        answer = input("Send this to Avito? [y/N] ")
-    except EOFError:
-        answer = ""
-    if answer.strip().lower() not in ("y", "yes", "д", "да"):
+    if _ask("Отправить в Авито? [y/N] ") not in ("y", "yes", "д", "да"):
         raise ValueError("cancelled: nothing was sent")
+    if first_push and _ask("Даты, закрытые в кабинете Авито, откроются. Напишите «да», чтобы подтвердить: ") != "да":
+        raise ValueError("cancelled: nothing was sent")
+
+
+def _ask(prompt: str) -> str:
+    try:
+        return input(prompt).strip().lower()
+    except EOFError:
+        return ""
 
 
 def _client(args: argparse.Namespace):
@@ -401,7 +414,8 @@ async def _write_or_sync(args, client, store) -> int:
                 plan = actions.plan_open(store, args.item_id, args.date_from, args.date_to)
             if plan.refused:
                 raise ValueError(plan.describe().replace("\n", "; "))
-            _confirm(plan.describe(), args.yes)
+            first_push = plan.availability_payload is not None and plan.first_push and not args.first_push
+            _confirm(plan.describe(), args.yes, first_push=first_push)
             print(f"Avito accepted: {await actions.apply_plan(client, store, plan)}")
         else:  # confirmed before the store was opened
             sent = await actions.send_reply(client, store, args.chat_id, args.text)

@@ -5,6 +5,8 @@ another platform's closure is refused, a failed link is named while the others g
 from __future__ import annotations
 
 import datetime as dt
+import io
+import sys
 
 import pytest
 
@@ -18,6 +20,12 @@ from avito_kit.store import Store
 
 from .helpers import TODAY as T
 from .helpers import assert_one_line, cli_run, copy_store, day, iso_day, synced_store_file
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
 
 BOOKING = (45, 48)  # an active Avito booking inside the second Airbnb stay (40 .. 47): a double booking
 
@@ -156,3 +164,31 @@ def test_export_writes_bookings_and_closures_names_only_when_asked(world, capsys
     assert guest in out_file.read_text()
     code, *_ = cli_run(capsys, "--db", store.path, "calendar", "export", "--out", tmp_path / "all")
     assert code == 0 and len(list((tmp_path / "all").glob("*.ics"))) == len(store.items())
+
+
+# -- guards on full-year pushes --------------------------------------------------------------------------------
+
+
+def test_a_first_full_year_push_needs_its_own_confirmation_and_previews_compare_with_the_last(world, capsys,
+                                                                                                 monkeypatch):
+    sandbox, store, item_id, _ = world
+    plan = actions.plan_open(store, item_id, day(2), day(4))
+    preview = plan.describe()
+    assert plan.first_push and actions.CABINET_WARNING in preview and actions.FIRST_PUSH_WARNING in preview
+    argv = ("--sandbox", "--db", store.path, "calendar", "open", item_id, day(2), day(4))
+    code, out, err = cli_run(capsys, *argv, "--yes")
+    assert code == 2 and "add --first-push to confirm" in assert_one_line(err) and sandbox.requests == []
+    assert "кабинете Авито" in out
+
+    monkeypatch.setattr(sys, "stdin", Terminal("y\nнет\n"))  # yes to the push, not to the first-push question
+    code, out, err = cli_run(capsys, *argv)
+    assert code == 2 and "cancelled" in err and sandbox.requests == []
+    monkeypatch.setattr(sys, "stdin", Terminal("y\nда\n"))
+    code, out, err = cli_run(capsys, *argv)
+    assert code == 0 and sandbox.intervals[item_id]
+
+    later = actions.plan_block(store, item_id, day(8), day(10))
+    assert not later.first_push
+    assert f"Против прошлой отправки:\n  + закрываются ночи {day(8):%d.%m.%Y} – {day(9):%d.%m.%Y}" in later.describe()
+    code, out, err = cli_run(capsys, *argv[:-2], day(20), day(22), "--yes")  # no longer the first: --yes is enough
+    assert (code, err) == (0, "") and actions.CABINET_WARNING in out

@@ -183,7 +183,7 @@ def test_a_write_is_shown_then_sent_only_when_the_person_says_yes(capsys, db, sa
 
     monkeypatch.setattr(sys, "stdin", Terminal("да\n"))
     code, out, err = cli_run(capsys, "--sandbox", "--db", db, "calendar", "block", item, day(3), day(5))
-    assert code == 0 and "Send this to Avito? [y/N]" in out and sandbox.blocks[item]
+    assert code == 0 and "Отправить в Авито? [y/N]" in out and sandbox.blocks[item]
 
 
 # -- Avito failing: exit 1, one line ------------------------------------------------------------------------

@@ -343,7 +343,8 @@ def test_the_cli_counts_days_from_moscow(capsys, tmp_path, account, moscow_after
     yesterday_in_utc = moscow_after_midnight.date()
     code, _, err = run(capsys, "--sandbox", "--db", db, "calendar", "block", item, yesterday_in_utc, T, "--yes")
     assert code == 2 and f"Avito's calendar starts today ({T})" in one_line(err)
-    code, out, err = run(capsys, "--sandbox", "--db", db, "calendar", "open", item, T, day(1), "--yes")
+    code, out, err = run(capsys, "--sandbox", "--db", db, "calendar", "open", item, T, day(1), "--yes",
+                          "--first-push")
     assert (code, err) == (0, "")
     assert sandbox.intervals[item][0]["date_start"] == T.isoformat()  # the year starts on Moscow's today
 

@@ -171,10 +171,11 @@ class CalendarWidget(ActionWidget):
         # JupyterLab's output CSS breaks a <pre> inside any word: wrap the Russian lines at spaces only
         body = (f"<pre style='margin:0;white-space:pre-wrap;word-break:normal;overflow-wrap:break-word'>"
                 f"{html.escape(plan.describe())}</pre>")
-        if plan.conflicts:
-            body = ("<div style='color:#b71c1c;font-weight:bold'>⚠ На эти даты есть активные брони: закрыть их "
-                    "нельзя. Выберите другие даты.</div>" + body)
-            self._say("Отказ: в диапазоне есть активные брони; ничего не отправлено.", "error")
+        if plan.refused:
+            verb = "закрыть" if plan.action == "block" else "открыть"
+            body = ("<div style='color:#b71c1c;font-weight:bold'>⚠ Эти ночи заняты (активные брони или закрытия "
+                    f"других площадок, ниже): {verb} их нельзя. Выберите другие даты.</div>" + body)
+            self._say("Отказ: ночи заняты бронями или календарями других площадок; ничего не отправлено.", "error")
         else:
             self._say("Проверьте, что уйдёт в Авито, и подтвердите.", "info")
         self.preview.value = body
@@ -182,7 +183,7 @@ class CalendarWidget(ActionWidget):
 
     def _on_confirm(self, _button: Any) -> None:
         plan = self.plan
-        if self.busy or plan is None or plan.conflicts:
+        if self.busy or plan is None or plan.refused:
             return  # a double click, nothing previewed, or a refused plan: nothing is sent
         self.plan = None
         self._say("Отправляем в Авито…", "info")
@@ -205,7 +206,7 @@ class CalendarWidget(ActionWidget):
         planned = self.plan is not None
         ready = self.item_id is not None and not self.busy and not planned
         self.block_button.disabled = self.open_button.disabled = not ready
-        self.confirm_button.disabled = self.busy or not planned or bool(self.plan and self.plan.conflicts)
+        self.confirm_button.disabled = self.busy or not planned or bool(self.plan and self.plan.refused)
         self.cancel_button.disabled = self.busy or not planned
         self.listing.disabled = self.date_from.disabled = self.date_to.disabled = self.busy
         self.confirm_box.layout.display = "flex" if planned else "none"
