@@ -206,6 +206,11 @@ class PullPlan:
     read: list[str] = field(default_factory=list)  # link names read (or not modified since)
     last_push: dict | None = None
 
+    @property
+    def refused(self) -> bool:
+        """Never: what cannot be pushed (closures over bookings) is left out and reported, not refused whole."""
+        return False
+
     def describe(self) -> str:
         """The host's preview (Russian)."""
         lines = [f"Связанные календари объявления {self.item_id}: прочитано {len(self.read)}"

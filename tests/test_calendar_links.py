@@ -17,6 +17,7 @@ from avito_kit.sandbox import Sandbox
 from avito_kit.sandbox.feeds import sample_feed
 from avito_kit.session import open_client
 from avito_kit.store import Store
+from avito_kit.widgets import CalendarWidget
 
 from .helpers import TODAY as T
 from .helpers import assert_one_line, cli_run, copy_store, day, iso_day, synced_store_file
@@ -192,3 +193,38 @@ def test_a_first_full_year_push_needs_its_own_confirmation_and_previews_compare_
     assert f"Против прошлой отправки:\n  + закрываются ночи {day(8):%d.%m.%Y} – {day(9):%d.%m.%Y}" in later.describe()
     code, out, err = cli_run(capsys, *argv[:-2], day(20), day(22), "--yes")  # no longer the first: --yes is enough
     assert (code, err) == (0, "") and actions.CABINET_WARNING in out
+
+
+async def test_the_calendar_widget_pulls_links_and_paints_and_guards_external_closures(world):
+    sandbox, store, item_id, folder = world
+    store.link_calendar(item_id, "Airbnb", str(folder / "airbnb.ics"))
+    async with open_client(sandbox=sandbox) as client:
+        cal = CalendarWidget(client, store, item_id=item_id, today=T)
+        cal.pull_button.click()
+        await cal.wait_idle()
+        assert "(Airbnb)" in cal.preview.value and not cal.confirm_button.disabled and bookings_pushes(sandbox) == []
+        cal.confirm_button.click()
+        await cal.wait_idle()
+        assert any(b["comment"] == "Airbnb" for b in sandbox.blocks[item_id]) and "отправлены" in cal.status.value
+        cal.month = day(10).replace(day=1)
+        cal.refresh()
+        assert f"data-state='external' data-date='{day(10).isoformat()}'" in cal.grid.value
+        assert "Занято на другой площадке" in cal.grid.value
+
+        cal.date_from.value, cal.date_to.value = day(10), day(12)
+        cal.open_button.click()
+        assert cal.confirm_button.disabled and "Airbnb" in cal.preview.value
+        cal.pull_button.click()
+        await cal.wait_idle()
+        assert "не изменились" in cal.status.value and len(bookings_pushes(sandbox)) == 1
+
+
+def test_the_sync_summary_names_failed_links_without_failing(world, capsys):
+    _, store, item_id, folder = world
+    store.link_calendar(item_id, "Airbnb", str(folder / "airbnb.ics"))
+    store.link_calendar(item_id, "Старый сайт", str(folder / "login.ics"))
+    cli_run(capsys, "--sandbox", "--db", store.path, "calendar", "pull", "--yes")
+    code, out, err = cli_run(capsys, "--sandbox", "--db", store.path, "sync", "--no-progress")
+    assert (code, err) == (0, "")
+    assert f"note: linked calendar {item_id}/Старый сайт failed at its last pull: not an iCalendar feed" in out
+    assert "Airbnb" not in out  # read just now
