@@ -197,6 +197,11 @@ def _ask(prompt: str) -> str:
         return ""
 
 
+def _accepted(outcome: str) -> str:
+    """The host's line once a write went through (Russian, like the previews and the widgets)."""
+    return "Авито принял изменения; записано в журнал" if outcome == "ok" else f"Отправлено в Авито, итог: {outcome}"
+
+
 def _client(args: argparse.Namespace):
     from .auth import AvitoAuth
     from .client import AvitoApiClient
@@ -342,7 +347,7 @@ async def _pull(args: argparse.Namespace, client, store, item_ids: list[int]) ->
                 print(plan.describe())
                 continue
             _confirm(plan.describe(), args.yes)
-            print(f"Avito accepted: {await actions.apply_pull(client, store, plan)}")
+            print(_accepted(await actions.apply_pull(client, store, plan)))
     if failed:
         print(f"avito-kit: {len(failed)} linked calendar(s) failed: " + "; ".join(failed), file=sys.stderr)
         return EXIT_FAILED
@@ -363,7 +368,7 @@ def _read_only(args: argparse.Namespace) -> int:
     if args.command == "report":
         from .report import write_report
 
-        print(f"Report written: {write_report(store, args.out, args.date_from, args.date_to)}")
+        print(f"Отчёт записан: {write_report(store, args.out, args.date_from, args.date_to)}")
         return EXIT_OK
     from .metrics import kpis
     from .tables import kpi_json, kpi_table
@@ -416,10 +421,10 @@ async def _write_or_sync(args, client, store) -> int:
                 raise ValueError(plan.describe().replace("\n", "; "))
             first_push = plan.availability_payload is not None and plan.first_push and not args.first_push
             _confirm(plan.describe(), args.yes, first_push=first_push)
-            print(f"Avito accepted: {await actions.apply_plan(client, store, plan)}")
+            print(_accepted(await actions.apply_plan(client, store, plan)))
         else:  # confirmed before the store was opened
             sent = await actions.send_reply(client, store, args.chat_id, args.text)
-            print(f"Sent message {sent.get('id')} in chat {args.chat_id}")
+            print(f"Сообщение {sent.get('id')} отправлено в чат {args.chat_id}")
     return EXIT_OK
 
 
@@ -483,7 +488,7 @@ async def _push_prices(args: argparse.Namespace, client, store) -> int:
             listing_plan = actions.plan_listing(store, args.item_id, **_listing_options(args))
             _confirm(listing_plan.describe(), args.yes)
             outcome = await actions.apply_listing_plan(client, store, listing_plan)
-    print(f"Avito accepted: {outcome}")
+    print(_accepted(outcome))
     return EXIT_OK
 
 

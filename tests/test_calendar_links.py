@@ -126,7 +126,7 @@ def test_a_failed_link_is_named_and_the_others_still_pushed(world, capsys):
     store.link_calendar(item_id, "Старый сайт", str(folder / "login.ics"))
     store.link_calendar(item_id, "Битый", str(folder / "broken.ics"))
     code, out, err = cli_run(capsys, "--sandbox", "--db", store.path, "calendar", "pull", "--yes")
-    assert code == 1 and "Avito accepted: ok" in out
+    assert code == 1 and "Авито принял изменения" in out
     line = assert_one_line(err)
     assert "2 linked calendar(s) failed" in line and "Старый сайт: not an iCalendar feed" in line and "Битый" in line
     assert any(b["comment"] == "Airbnb" for b in sandbox.blocks[item_id])

@@ -173,7 +173,7 @@ def test_sync_reply_and_block_get_one_new_token_and_replay(capsys, tmp_path, acc
 
     sandbox.queue_fault("expire_token", f"/items/{item}/bookings")
     code, out, err = run(capsys, "--sandbox", "--db", db, "calendar", "block", item, day(3), day(6), "--yes")
-    assert (code, err) == (0, "") and "Avito accepted: ok" in out
+    assert (code, err) == (0, "") and "Авито принял изменения" in out
     assert {day(3), day(4), day(5)} <= sandbox.closed_nights(item)
     assert [r.status for r in operations(sandbox, "putBookingsInfo")] == [403 if answer == "result" else 200, 200]
     assert Store(db).audit_log().outcome.tolist() == ["ok", "ok"]
