@@ -228,3 +228,23 @@ def test_the_sync_summary_names_failed_links_without_failing(world, capsys):
     assert (code, err) == (0, "")
     assert f"note: linked calendar {item_id}/Старый сайт failed at its last pull: not an iCalendar feed" in out
     assert "Airbnb" not in out  # read just now
+
+
+async def test_the_widgets_first_full_year_push_needs_its_checkbox(world):
+    sandbox, store, item_id, _ = world
+    async with open_client(sandbox=sandbox) as client:
+        cal = CalendarWidget(client, store, item_id=item_id, today=T)
+        cal.date_from.value, cal.date_to.value = day(2), day(4)
+        cal.open_button.click()
+        assert actions.FIRST_PUSH_WARNING in cal.preview.value
+        assert cal.confirm_button.disabled and cal.first_push_ok.layout.display == "flex"
+        cal.confirm_button.click()  # ignored while unconfirmed
+        await cal.wait_idle()
+        assert sandbox.requests == []
+        cal.first_push_ok.value = True
+        assert not cal.confirm_button.disabled
+        cal.confirm_button.click()
+        await cal.wait_idle()
+        assert sandbox.intervals[item_id] and cal.first_push_ok.layout.display == "none"
+        cal.open_button.click()  # the next push is not the first: no checkbox
+        assert not cal.confirm_button.disabled and cal.first_push_ok.layout.display == "none"

@@ -78,12 +78,16 @@ class CalendarWidget(ActionWidget):
                                                   tooltip="Прочитать iCal-ссылки других площадок и показать, что "
                                                   "уйдёт в Авито", layout=auto_layout()), "avito-pull-links")
         self.preview, self.confirm_button, self.cancel_button, self.confirm_box = confirm_step()
+        # a listing's first full-year push from avito_kit: the host confirms the cabinet's dates will be opened
+        self.first_push_ok = classed(widgets.Checkbox(description="Понимаю: даты, закрытые в кабинете Авито, "
+                                                      "откроются", indent=False, layout=widgets.Layout(
+                                                          width="auto", display="none")), "avito-first-push")
 
         navigation = widgets.HBox([self.prev_button, self.month_label, self.next_button],
                                   layout=widgets.Layout(align_items="center"))
         form = widgets.VBox([self.date_from, self.date_to, self.comment,
                              widgets.HBox([self.block_button, self.open_button]), self.pull_button,
-                             self.confirm_box],
+                             self.first_push_ok, self.confirm_box],
                             layout=widgets.Layout(padding="0 0 0 16px"))
         month_view = widgets.VBox([navigation, self.grid, self.blocks_view], layout=widgets.Layout(flex="0 0 auto"))
         form.layout.flex = "1 1 auto"
@@ -101,6 +105,7 @@ class CalendarWidget(ActionWidget):
         self.open_button.on_click(self._routed(lambda _: self._preview("open")))
         self.pull_button.on_click(self._routed(self._on_pull))
         self.confirm_button.on_click(self._routed(self._on_confirm))
+        self.first_push_ok.observe(self._routed(lambda _: self._sync_controls()), "value")
         self.cancel_button.on_click(self._routed(self._on_cancel))
         self._routed(self.refresh)()
 
@@ -191,11 +196,16 @@ class CalendarWidget(ActionWidget):
 
     def _on_confirm(self, _button: Any) -> None:
         plan = self.plan
-        if self.busy or plan is None or plan.refused:
-            return  # a double click, nothing previewed, or a refused plan: nothing is sent
+        if self.busy or plan is None or plan.refused or self._needs_first_push_ok():
+            return  # a double click, nothing previewed, a refused or an unconfirmed first push: nothing is sent
         self.plan = None
         self._say("Отправляем в Авито…", "info")
         self._launch(lambda: self._apply(plan))
+
+    def _needs_first_push_ok(self) -> bool:
+        plan = self.plan
+        return (isinstance(plan, Plan) and plan.availability_payload is not None and plan.first_push
+                and not self.first_push_ok.value)
 
     def _on_pull(self, _button: Any) -> None:
         if self.busy or self.item_id is None:
@@ -242,7 +252,13 @@ class CalendarWidget(ActionWidget):
         planned = self.plan is not None
         ready = self.item_id is not None and not self.busy and not planned
         self.block_button.disabled = self.open_button.disabled = self.pull_button.disabled = not ready
-        self.confirm_button.disabled = self.busy or not planned or bool(self.plan and self.plan.refused)
+        self.confirm_button.disabled = (self.busy or not planned or bool(self.plan and self.plan.refused)
+                                        or self._needs_first_push_ok())
+        first_push = isinstance(self.plan, Plan) and self.plan.availability_payload is not None and \
+            self.plan.first_push
+        self.first_push_ok.layout.display = "flex" if first_push else "none"
+        if not first_push:
+            self.first_push_ok.value = False
         self.cancel_button.disabled = self.busy or not planned
         self.listing.disabled = self.date_from.disabled = self.date_to.disabled = self.busy
         self.confirm_box.layout.display = "flex" if planned else "none"
