@@ -35,15 +35,20 @@ from .store import Store
 __all__ = [
     "ANSWER_STATUS_TEXT",
     "AVAILABILITY_DAYS",
-    "NO_MESSENGER_TEXT",
+    "CABINET_WARNING",
+    "FIRST_PUSH_WARNING",
     "ListingPlan",
+    "NO_MESSENGER_TEXT",
     "Plan",
     "PricePlan",
+    "PullPlan",
     "ReviewAnswerPlan",
     "apply_listing_plan",
     "apply_plan",
     "apply_price_plan",
+    "apply_pull",
     "delete_review_answer",
+    "export_events",
     "listing_payload",
     "mark_read",
     "plan_block",
@@ -51,6 +56,7 @@ __all__ = [
     "plan_listing",
     "plan_open",
     "plan_prices",
+    "plan_pull",
     "plan_review_answer",
     "refusal_text",
     "review_line",
@@ -61,6 +67,10 @@ __all__ = [
 AVAILABILITY_DAYS = 365
 NO_MESSENGER_TEXT = "Авито ответил 402: у аккаунта не подключена платная подписка на API мессенджера"
 Range = tuple[dt.date, dt.date]  # nights start <= night < end
+CABINET_WARNING = ("Внимание: доступность уходит на весь год целиком. Даты, закрытые вручную в кабинете Авито, "
+                   "avito_kit не видит — Авито их откроет")
+FIRST_PUSH_WARNING = ("Это первая отправка календаря этого объявления из avito_kit: всё, что закрыто в кабинете "
+                      "Авито, будет открыто. Нужно отдельное подтверждение")
 
 
 @dataclass
@@ -74,7 +84,19 @@ class Plan:
     blocks_after: list[dict]  # the listing's manual blocks once applied (what the store will keep)
     bookings_payload: list[dict]  # POST .../bookings: current and future blocks, clipped to today
     availability_payload: list[dict] | None = None  # POST /realty/v1/items/intervals (open only)
-    conflicts: list[dict] = field(default_factory=list)  # active bookings in the range: a block is refused
+    conflicts: list[dict] = field(default_factory=list)  # active bookings in the range: the plan is refused
+    external_conflicts: list[dict] = field(default_factory=list)  # other platforms' closures an open would undo
+    last_push: dict | None = None  # what the last accepted push of this listing held (None: avito_kit never pushed)
+
+    @property
+    def first_push(self) -> bool:
+        """No push of this listing's calendar from avito_kit yet: the host confirms it explicitly (a full-year
+        availability push opens every date closed in the Avito cabinet, which avito_kit cannot read)."""
+        return self.last_push is None
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.conflicts or self.external_conflicts)
 
     def describe(self) -> str:
         """The preview shown before a person confirms (in Russian: the host reads it)."""
@@ -88,6 +110,11 @@ class Plan:
             lines += [f"  бронь №{c['booking_id']}: заезд {format_date(c['check_in'])}, выезд "
                       f"{format_date(c['check_out'])}" + (f", {c['guest_name']}" if c.get("guest_name") else "")
                       for c in self.conflicts]
+        if self.external_conflicts:
+            lines.append("Отказ: эти ночи заняты по календарю другой площадки (снимите закрытие там):")
+            lines += [f"  {c['source']}: ночи {format_date(c['date_start'])} – "
+                      f"{format_date(c['date_end'] - dt.timedelta(days=1))}" for c in self.external_conflicts]
+        if self.refused:
             return "\n".join(lines)
         ranges = len(self.bookings_payload)
         if ranges:
@@ -98,11 +125,15 @@ class Plan:
         lines += [f"  закрыты ночи {format_date(b['date_start'])} – "  # date_end is the first night left open
                   f"{format_date(dt.date.fromisoformat(b['date_end']) - dt.timedelta(days=1))}"
                   for b in self.bookings_payload]
+        lines += _changes_text(self.bookings_payload, self.last_push)
         if self.availability_payload is not None:
             opened = len(self.availability_payload)
             lines.append(f"Затем доступность на год вперёд ({opened} "
                          f"{plural(opened, 'открытый период', 'открытых периода', 'открытых периодов')}; "
                          "даты вне них Авито закроет)")
+            lines.append(CABINET_WARNING)
+            if self.first_push:
+                lines.append(FIRST_PUSH_WARNING)
         return "\n".join(lines)
 
 
@@ -112,9 +143,10 @@ def plan_block(store: Store, item_id: int, date_from, date_to, comment: str | No
     ``conflicts`` filled) when an active booking overlaps the range."""
     item_id, first, last, today = _checked(store, item_id, date_from, date_to, today or avito_today(clock))
     blocks = _merge([*_blocks(store, item_id), {"date_start": first, "date_end": last, "comment": comment}])
-    plan = Plan("block", item_id, first, last, blocks, _push_set(blocks, today))
+    plan = Plan("block", item_id, first, last, blocks, _closures_payload(store, item_id, blocks, today)[0])
     # Only the nights pushed can clash: past ones are kept locally but never sent (Avito refuses the past).
     plan.conflicts = _active_bookings(store, item_id, max(first, today), last)
+    plan.last_push = store.last_calendar_push(item_id)
     return plan
 
 
@@ -127,17 +159,24 @@ def plan_open(store: Store, item_id: int, date_from, date_to, today: dt.date | N
     busy = [(b["date_start"], b["date_end"]) for b in blocks]
     busy += [(b["check_in"], b["check_out"]) for b in _active_bookings(store, item_id, today,
                                                                           today + dt.timedelta(AVAILABILITY_DAYS))]
+    busy += [(c["date_start"], c["date_end"]) for c in _external(store, item_id)]
     free = _free_ranges(busy, today, today + dt.timedelta(days=AVAILABILITY_DAYS))
     availability = [{"date_start": a.isoformat(), "date_end": b.isoformat(), "open": 1} for a, b in free]
-    return Plan("open", item_id, first, last, blocks, _push_set(blocks, today), availability)
+    plan = Plan("open", item_id, first, last, blocks, _closures_payload(store, item_id, blocks, today)[0],
+                availability)
+    plan.external_conflicts = [c for c in _external(store, item_id) if c["date_start"] < last and
+                               c["date_end"] > max(first, today)]
+    plan.conflicts = _active_bookings(store, item_id, max(first, today), last)
+    plan.last_push = store.last_calendar_push(item_id)
+    return plan
 
 
 async def apply_plan(client: AvitoApiClient, store: Store, plan: Plan) -> str:
     """Send a confirmed plan; returns the audit outcome. Raises ``ValueError`` for a refused plan (nothing sent)
     and Avito's error when it refused (``AvitoConflict`` on a paid booking: nothing changes locally either)."""
-    if plan.conflicts:
-        raise ValueError(f"listing {plan.item_id} has active bookings in {plan.date_from} .. {plan.date_to}; "
-                         "nothing was sent")
+    if plan.refused:
+        raise ValueError(f"listing {plan.item_id} has active bookings or other platforms' closures in "
+                         f"{plan.date_from} .. {plan.date_to}; nothing was sent")
     payload = {"bookings": plan.bookings_payload, "intervals": plan.availability_payload}
     audit_id = store.audit_begin(f"calendar_{plan.action}", str(plan.item_id), payload)
     try:
@@ -157,8 +196,111 @@ async def apply_plan(client: AvitoApiClient, store: Store, plan: Plan) -> str:
         except Exception as exc:
             store.audit_finish(audit_id, "partial", f"blocks pushed; availability failed: {exc}")
             raise
+    store.record_calendar_push(plan.item_id, plan.bookings_payload, plan.availability_payload, audit_id=audit_id)
     store.audit_finish(audit_id, "ok")
     return "ok"
+
+
+@dataclass
+class PullPlan:
+    """A listing's linked calendars read: what failed, what lies over bookings, and the block push if it changed."""
+
+    item_id: int
+    bookings_payload: list[dict]  # manual + external closures, as the next block push carries them
+    changed: bool  # differs from the last push avito_kit made (a pull that changes nothing sends nothing)
+    failed: dict[str, str] = field(default_factory=dict)  # link name -> one line
+    over_bookings: list[dict] = field(default_factory=list)  # external closures over an active booking (not pushed)
+    read: list[str] = field(default_factory=list)  # link names read (or not modified since)
+    last_push: dict | None = None
+
+    @property
+    def refused(self) -> bool:
+        """Never: what cannot be pushed (closures over bookings) is left out and reported, not refused whole."""
+        return False
+
+    def describe(self) -> str:
+        """The host's preview (Russian)."""
+        lines = [f"Связанные календари объявления {self.item_id}: прочитано {len(self.read)}"
+                 + (f", с ошибкой {len(self.failed)}" if self.failed else "")]
+        lines += [f"  {name}: не прочитан ({error}); его прежние закрытия оставлены" for name, error in
+                  self.failed.items()]
+        lines += [f"  {c['source']}: ночи {format_date(c['date_start'])} – "
+                  f"{format_date(c['date_end'] - dt.timedelta(days=1))} пересекаются с бронью №{c['booking_id']} "
+                  "на Авито: эти ночи уже заняты бронью, в Авито не отправляются — проверьте двойное бронирование"
+                  for c in self.over_bookings]
+        if not self.changed:
+            lines.append("Закрытия не изменились: в Авито ничего не отправляется")
+            return "\n".join(lines)
+        ranges = len(self.bookings_payload)
+        lines.append(f"В Авито уйдут все закрытия, ручные и других площадок ({ranges} "
+                     f"{plural(ranges, 'период', 'периода', 'периодов')}):")
+        lines += [f"  закрыты ночи {format_date(b['date_start'])} – "
+                  f"{format_date(dt.date.fromisoformat(b['date_end']) - dt.timedelta(days=1))}"
+                  + (f" ({b['comment']})" if b.get("comment") else "") for b in self.bookings_payload]
+        lines += _changes_text(self.bookings_payload, self.last_push)
+        return "\n".join(lines)
+
+
+async def plan_pull(store: Store, item_id: int, *, today: dt.date | None = None, clock: Clock | None = None,
+                    transport=None) -> PullPlan:
+    """Read every link of a listing (a failed one keeps its last closures and is named in ``failed``), keep their
+    closures in the store, and plan the block push. Nothing is sent to Avito."""
+    from .feed_fetch import FeedError, fetch_feed
+    from .feeds import parse_feed
+
+    item_id = check_id(item_id, "item_id")
+    today = today or avito_today(clock)
+    failed, read = {}, []
+    for link in store.calendar_links(item_id).itertuples():
+        try:
+            fetched = await fetch_feed(link.source, etag=none_if_missing(link.etag),
+                                       last_modified=none_if_missing(link.last_modified), transport=transport)
+            closures = None if fetched.body is None else parse_feed(fetched.body, today)
+        except (FeedError, ValueError) as exc:
+            failed[link.name] = str(exc)
+            store.record_link_read(item_id, link.name, error=str(exc))
+            continue
+        frame = None if closures is None else pd.DataFrame(
+            [(c.date_start, c.date_end, c.summary) for c in closures], columns=["date_start", "date_end", "summary"])
+        store.record_link_read(item_id, link.name, closures=frame, etag=fetched.etag,
+                               last_modified=fetched.last_modified)
+        read.append(link.name)
+    payload, over = _closures_payload(store, item_id, _blocks(store, item_id), today)
+    last = store.last_calendar_push(item_id)
+    changed = bool(payload) if last is None else payload != _push_set(
+        [{"date_start": dt.date.fromisoformat(b["date_start"]), "date_end": dt.date.fromisoformat(b["date_end"]),
+          "comment": b.get("comment")} for b in last["bookings"]], today)
+    return PullPlan(item_id, payload, changed, failed, over, read, last)
+
+
+async def apply_pull(client: AvitoApiClient, store: Store, plan: PullPlan) -> str:
+    """Send a pull's block push when it changed (audited ``calendar_pull``); "unchanged" when nothing was sent."""
+    if not plan.changed:
+        return "unchanged"
+    audit_id = store.audit_begin("calendar_pull", str(plan.item_id), {"bookings": plan.bookings_payload})
+    try:
+        await client.update_item_bookings(item_id=plan.item_id, bookings_payload=plan.bookings_payload)
+    except Exception as exc:
+        store.audit_finish(audit_id, "refused" if isinstance(exc, AvitoClientError) else "failed", str(exc))
+        raise
+    store.record_calendar_push(plan.item_id, plan.bookings_payload, None, audit_id=audit_id)
+    store.audit_finish(audit_id, "ok")
+    return "ok"
+
+
+def export_events(store: Store, item_id: int, *, with_names: bool = False, today: dt.date | None = None,
+                  clock: Clock | None = None) -> list[dict]:
+    """A listing's active bookings and closures (manual and other platforms') from today on, as events for
+    ``feeds.export_calendar``; guests' names only with ``with_names``."""
+    item_id = check_id(item_id, "item_id")
+    today = today or avito_today(clock)
+    events = [{"uid": f"booking-{b['booking_id']}@avito_kit", "date_start": b["check_in"], "date_end": b["check_out"],
+               "summary": f"Авито: бронь {b['guest_name']}" if with_names and b.get("guest_name") else "Авито: бронь"}
+              for b in _active_bookings(store, item_id, today, today + dt.timedelta(days=AVAILABILITY_DAYS))]
+    events += [{"uid": f"block-{item_id}-{b['date_start']}@avito_kit", "date_start": b["date_start"],
+                "date_end": b["date_end"], "summary": "Авито: закрыто"}
+               for b in _blocks(store, item_id) if b["date_end"] > today]
+    return sorted(events, key=lambda e: (e["date_start"], e["uid"]))
 
 
 async def send_reply(client: AvitoApiClient, store: Store, chat_id: str, text: str, *,
@@ -261,6 +403,47 @@ def _subtract(blocks: list[dict], first: dt.date, last: dt.date) -> list[dict]:
         if block["date_end"] > last:
             kept.append({**block, "date_start": last})
     return kept
+
+
+def _changes_text(payload: list[dict], last_push: dict | None) -> list[str]:
+    """What a block push changes against the last one avito_kit made (Avito keeps no calendar to read back)."""
+    if last_push is None:
+        return ["Прежних отправок календаря этого объявления из avito_kit нет: сравнить не с чем"]
+    def nights(entries):
+        return {(b["date_start"], b["date_end"]) for b in entries}
+
+    now, before = nights(payload), nights(last_push["bookings"])
+    if now == before:
+        return ["Закрытия те же, что в прошлой отправке"]
+    def span(pair):
+        return f"{format_date(pair[0])} – {format_date(dt.date.fromisoformat(pair[1]) - dt.timedelta(days=1))}"
+
+    return (["Против прошлой отправки:"] + [f"  + закрываются ночи {span(p)}" for p in sorted(now - before)]
+            + [f"  − больше не закрыты ночи {span(p)}" for p in sorted(before - now)])
+
+
+def _external(store: Store, item_id: int) -> list[dict]:
+    return [{"source": r.source, "date_start": _date(r.date_start), "date_end": _date(r.date_end),
+             "summary": none_if_missing(r.summary)} for r in store.external_closures(item_id).itertuples()]
+
+
+def _closures_payload(store: Store, item_id: int, blocks: list[dict], today: dt.date) -> tuple[list[dict], list[dict]]:
+    """The block push of a listing: its manual blocks and other platforms' closures (the source's name as the
+    comment), merged and clipped to today; and the external closures found over an active booking. Those nights
+    are closed by the booking already and a block over a paid booking is refused (409) whatever else it holds,
+    so they are left out of the push and reported rather than retried into the same refusal."""
+    horizon = today + dt.timedelta(days=AVAILABILITY_DAYS)
+    bookings = _active_bookings(store, item_id, today, horizon)
+    over, external = [], []
+    for closure in _external(store, item_id):
+        pieces = [{"date_start": closure["date_start"], "date_end": closure["date_end"], "comment": closure["source"]}]
+        for booking in bookings:
+            if booking["check_in"] < closure["date_end"] and booking["check_out"] > closure["date_start"]:
+                over.append({**closure, "booking_id": booking["booking_id"], "check_in": booking["check_in"],
+                             "check_out": booking["check_out"]})
+                pieces = _subtract(pieces, booking["check_in"], booking["check_out"])
+        external += pieces
+    return _push_set(_merge([*blocks, *external]), today), over
 
 
 def _push_set(blocks: list[dict], today: dt.date) -> list[dict]:

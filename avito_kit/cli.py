@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
 
@@ -50,7 +51,28 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("date_to", metavar="TO")
         if name == "block":
             action.add_argument("--comment")
+        else:
+            action.add_argument("--first-push", action="store_true",
+                                help="confirm the listing's first full-year push from avito_kit (it opens the dates "
+                                "closed in the Avito cabinet, which avito_kit cannot see)")
         action.add_argument("--yes", action="store_true", help="send without asking")
+    link = actions.add_parser("link", help="link another platform's iCal feed (URL or file) to a listing")
+    link.add_argument("item_id", metavar="ITEM_ID")
+    link.add_argument("source", metavar="URL_OR_FILE")
+    link.add_argument("--name", help="the source's name shown on closures (default: the link's host or file name)")
+    unlink = actions.add_parser("unlink", help="forget a linked feed and its closures")
+    unlink.add_argument("item_id", metavar="ITEM_ID")
+    unlink.add_argument("name", metavar="NAME")
+    links = actions.add_parser("links", help="list the linked feeds, when each was read and its last error")
+    links.add_argument("item_id", metavar="ITEM_ID", nargs="?")
+    pull = actions.add_parser("pull", help="read the linked feeds and push the closures to Avito when they changed; "
+                              "exit 1 when any link failed (the others still processed)")
+    pull.add_argument("item_id", metavar="ITEM_ID", nargs="?", help="one listing (default: every linked listing)")
+    pull.add_argument("--yes", action="store_true", help="send without asking (for cron)")
+    export = actions.add_parser("export", help="write a listing's bookings and closures as an iCal file")
+    export.add_argument("item_id", metavar="ITEM_ID", nargs="?", help="one listing (default: all, into --out DIR)")
+    export.add_argument("--out", required=True, help="FILE.ics for one listing, a folder for all")
+    export.add_argument("--with-names", action="store_true", help="put guests' names in the events")
 
     price = commands.add_parser("price", help="set or show a listing's nightly prices")
     price_actions = price.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -161,19 +183,33 @@ def _refusal(exc: BaseException) -> str | None:
     return refusal_text(exc)
 
 
-def _confirm(preview: str, yes: bool) -> None:
-    """Show what will be sent; go on only with --yes or a "y" typed at a terminal."""
+def _confirm(preview: str, yes: bool, *, first_push: bool = False) -> None:
+    """Show what will be sent; go on only with --yes or a "y" typed at a terminal. A listing's first full-year
+    push (``first_push``) also needs --first-push, or "да" typed to a second question."""
     print(preview)
+    if yes and first_push:
+        raise ValueError("the first full-year push of this listing from avito_kit opens every date closed in the "
+                         "Avito cabinet: add --first-push to confirm; nothing was sent")
     if yes:
         return
     if not sys.stdin.isatty():
         raise ValueError("no terminal to confirm on: add --yes to send")
-    try:
-        answer = input("Send this to Avito? [y/N] ")
-    except EOFError:
-        answer = ""
-    if answer.strip().lower() not in ("y", "yes", "д", "да"):
+    if _ask("Отправить в Авито? [y/N] ") not in ("y", "yes", "д", "да"):
         raise ValueError("cancelled: nothing was sent")
+    if first_push and _ask("Даты, закрытые в кабинете Авито, откроются. Напишите «да», чтобы подтвердить: ") != "да":
+        raise ValueError("cancelled: nothing was sent")
+
+
+def _ask(prompt: str) -> str:
+    try:
+        return input(prompt).strip().lower()
+    except EOFError:
+        return ""
+
+
+def _accepted(outcome: str) -> str:
+    """The host's line once a write went through (Russian, like the previews and the widgets)."""
+    return "Авито принял изменения; записано в журнал" if outcome == "ok" else f"Отправлено в Авито, итог: {outcome}"
 
 
 def _client(args: argparse.Namespace):
@@ -201,6 +237,8 @@ def _db_path(args: argparse.Namespace) -> Path:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "calendar" and args.action not in ("block", "open"):
+        return _calendar_links(args)
     if args.command in ("sync", "calendar", "reply"):
         from .checks import check_chat_id, check_id, check_range, check_text
         from .store import Store
@@ -246,6 +284,88 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
+def _calendar_links(args: argparse.Namespace) -> int:
+    """``calendar link | unlink | links | pull | export``: linked iCal feeds of other platforms, and the export."""
+    from .checks import check_id
+    from .feed_fetch import is_url
+    from .store import Store
+
+    item_id = None if args.item_id is None else check_id(args.item_id, "ITEM_ID")
+    if args.action == "link":
+        name = (args.name or (urlsplit(args.source).hostname if is_url(args.source) else Path(args.source).stem) or
+                "").strip()
+        if not name:
+            raise ValueError("name the link with --name")
+        if not is_url(args.source) and not Path(args.source).expanduser().is_file():
+            raise ValueError(f"{args.source} is neither an http(s) URL nor a file")
+    if not _db_path(args).exists():
+        raise ValueError(f"no store at {_db_path(args)}: run `avito-kit sync` (or `make demo`) first")
+    store = Store(args.db)
+    if item_id is not None and not store.has_item(item_id):
+        raise ValueError(f"listing {item_id} is not in the store; run `avito-kit sync` first")
+    if args.action == "link":
+        store.link_calendar(item_id, name, args.source)
+        print(f"Календарь «{name}» связан с объявлением {item_id}; `avito-kit calendar pull {item_id}` прочитает его")
+        return EXIT_OK
+    if args.action == "unlink":
+        if not store.unlink_calendar(item_id, args.name):
+            raise ValueError(f"listing {item_id} has no link named {args.name!r}")
+        print(f"Календарь «{args.name}» отвязан от объявления {item_id}; его закрытия забыты")
+        return EXIT_OK
+    if args.action == "links":
+        from .tables import links_table
+
+        print(links_table(store.calendar_links(item_id)))
+        return EXIT_OK
+    if args.action == "export":
+        return _export(store, item_id, Path(args.out).expanduser(), args.with_names)
+    linked = store.calendar_links(item_id)
+    if linked.empty:
+        raise ValueError("no linked calendars" + (f" for listing {item_id}" if item_id else "") +
+                         "; add one with `avito-kit calendar link ITEM_ID URL_OR_FILE`")
+    return run(_pull(args, _client(args), store, sorted({int(i) for i in linked.item_id})))
+
+
+def _export(store, item_id: int | None, out: Path, with_names: bool) -> int:
+    import datetime as dt
+
+    from .actions import export_events
+    from .feeds import export_calendar
+    from .files import write_atomically
+
+    stamp = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    if item_id is None:
+        out.mkdir(parents=True, exist_ok=True)
+        targets = [(int(i), out / f"{int(i)}.ics") for i in store.items().item_id]
+    else:
+        targets = [(item_id, out)]
+    for target_id, path in targets:
+        body = export_calendar(export_events(store, target_id, with_names=with_names),
+                               name=f"Авито {target_id}", stamp=stamp)
+        write_atomically(path, body)
+        print(f"Календарь объявления {target_id} записан: {path}")
+    return EXIT_OK
+
+
+async def _pull(args: argparse.Namespace, client, store, item_ids: list[int]) -> int:
+    from . import actions
+
+    failed = []
+    async with client:
+        for listing in item_ids:
+            plan = await actions.plan_pull(store, listing)
+            failed += [f"{listing}/{name}: {error}" for name, error in plan.failed.items()]
+            if not plan.changed:
+                print(plan.describe())
+                continue
+            _confirm(plan.describe(), args.yes)
+            print(_accepted(await actions.apply_pull(client, store, plan)))
+    if failed:
+        print(f"avito-kit: {len(failed)} linked calendar(s) failed: " + "; ".join(failed), file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def _read_only(args: argparse.Namespace) -> int:
     """``kpi`` and ``report``: the store only, no Avito."""
     from .checks import check_range
@@ -260,7 +380,7 @@ def _read_only(args: argparse.Namespace) -> int:
     if args.command == "report":
         from .report import write_report
 
-        print(f"Report written: {write_report(store, args.out, args.date_from, args.date_to)}")
+        print(f"Отчёт записан: {write_report(store, args.out, args.date_from, args.date_to)}")
         return EXIT_OK
     from .metrics import kpis
     from .tables import kpi_json, kpi_table
@@ -309,13 +429,14 @@ async def _write_or_sync(args, client, store) -> int:
                 plan = actions.plan_block(store, args.item_id, args.date_from, args.date_to, args.comment)
             else:
                 plan = actions.plan_open(store, args.item_id, args.date_from, args.date_to)
-            if plan.conflicts:
+            if plan.refused:
                 raise ValueError(plan.describe().replace("\n", "; "))
-            _confirm(plan.describe(), args.yes)
-            print(f"Avito accepted: {await actions.apply_plan(client, store, plan)}")
+            first_push = plan.availability_payload is not None and plan.first_push and not args.first_push
+            _confirm(plan.describe(), args.yes, first_push=first_push)
+            print(_accepted(await actions.apply_plan(client, store, plan)))
         else:  # confirmed before the store was opened
             sent = await actions.send_reply(client, store, args.chat_id, args.text)
-            print(f"Sent message {sent.get('id')} in chat {args.chat_id}")
+            print(f"Сообщение {sent.get('id')} отправлено в чат {args.chat_id}")
     return EXIT_OK
 
 
@@ -414,7 +535,7 @@ async def _push_prices(args: argparse.Namespace, client, store) -> int:
             listing_plan = actions.plan_listing(store, args.item_id, **_listing_options(args))
             _confirm(listing_plan.describe(), args.yes)
             outcome = await actions.apply_listing_plan(client, store, listing_plan)
-    print(f"Avito accepted: {outcome}")
+    print(_accepted(outcome))
     return EXIT_OK
 
 

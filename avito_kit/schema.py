@@ -25,6 +25,10 @@ Tables (every row carries the Avito account ``user_id``, so several accounts sha
     review_events    the reviews' history: 'first_seen' | 'changed' (score, text or answer; previous_* values)
     rating_snapshots the account's rating (score, reviews counted) each time a sync sees it change: Avito gives
                      no history
+    calendar_links   iCal feeds of other platforms per listing (name unique per listing), with the ETag /
+                     Last-Modified of the last answer and the last error
+    external_closures the nights each link's feed says are taken, replaced whole at each successful read
+    calendar_pushes  per listing, the last block push (and availability push, if any) Avito accepted
     schema_version   the migrations applied
 
 Only ``avito_kit.store`` uses this module: it runs :func:`migrate` when it opens a file.
@@ -288,6 +292,41 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        6,
+        # Calendars of other platforms (iCal links) and what avito_kit last pushed: Avito keeps no calendar we can
+        # read back, so a preview compares with the last push and a pull that changes nothing sends nothing.
+        """
+        CREATE TABLE IF NOT EXISTS calendar_links (
+            item_id BIGINT NOT NULL,
+            name VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            etag VARCHAR,
+            last_modified VARCHAR,
+            pulled_at TIMESTAMP,
+            error VARCHAR,
+            added_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (item_id, name)
+        );
+        CREATE TABLE IF NOT EXISTS external_closures (
+            item_id BIGINT NOT NULL,
+            source VARCHAR NOT NULL,
+            date_start DATE NOT NULL,
+            date_end DATE NOT NULL,
+            summary VARCHAR,
+            read_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (item_id, source, date_start),
+            CHECK (date_end > date_start)
+        );
+        CREATE TABLE IF NOT EXISTS calendar_pushes (
+            item_id BIGINT PRIMARY KEY,
+            bookings JSON NOT NULL,
+            availability JSON,
+            pushed_at TIMESTAMP NOT NULL,
+            audit_id BIGINT
+        );
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -308,6 +347,9 @@ TABLES = (
     "reviews",
     "review_events",
     "rating_snapshots",
+    "calendar_links",
+    "external_closures",
+    "calendar_pushes",
 )
 
 

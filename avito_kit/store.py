@@ -567,6 +567,79 @@ class Store:
             {"item_id": item_id},
         )
 
+    # -- linked calendars (iCal feeds of other platforms) and the last calendar push ----------------------
+
+    def link_calendar(self, item_id: int, name: str, source: str) -> None:
+        """Link a feed (URL or file) to a listing under ``name``; linking the same name again replaces its source.
+
+        Example: ``store.link_calendar(item_id, "Airbnb", "https://www.airbnb.ru/calendar/ical/1.ics?s=...")``
+        """
+        with self._transaction() as con:
+            con.execute(
+                "INSERT INTO calendar_links (item_id, name, source, added_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (item_id, name) DO UPDATE SET source = excluded.source, etag = NULL, "
+                "last_modified = NULL, pulled_at = NULL, error = NULL",
+                [item_id, name, source, utc_now()])
+
+    def unlink_calendar(self, item_id: int, name: str) -> bool:
+        """Forget a link and the closures read from it; False when there was none."""
+        with self._transaction() as con:
+            found = con.execute("DELETE FROM calendar_links WHERE item_id = ? AND name = ? RETURNING name",
+                                [item_id, name]).fetchall()
+            con.execute("DELETE FROM external_closures WHERE item_id = ? AND source = ?", [item_id, name])
+        return bool(found)
+
+    def calendar_links(self, item_id: int | None = None) -> pd.DataFrame:
+        """The linked feeds. Columns: item_id, name, source, etag, last_modified, pulled_at, error, added_at."""
+        return self.query("SELECT * FROM calendar_links WHERE $i IS NULL OR item_id = $i ORDER BY item_id, name",
+                          {"i": item_id})
+
+    def record_link_read(self, item_id: int, name: str, *, closures: pd.DataFrame | None = None,
+                         etag: str | None = None, last_modified: str | None = None, error: str | None = None) -> None:
+        """Keep the outcome of reading one link: with ``error`` only the error (its closures stay as last read);
+        with ``closures`` (date_start, date_end, summary) they replace the link's closures; with neither (304:
+        not modified) only the time. One transaction."""
+        now = utc_now()
+        with self._transaction() as con:
+            if error is not None:
+                con.execute("UPDATE calendar_links SET error = ? WHERE item_id = ? AND name = ?",
+                            [error, item_id, name])
+                return
+            con.execute("UPDATE calendar_links SET error = NULL, pulled_at = ?, etag = coalesce(?, etag), "
+                        "last_modified = coalesce(?, last_modified) WHERE item_id = ? AND name = ?",
+                        [now, etag, last_modified, item_id, name])
+            if closures is None:
+                return
+            con.execute("DELETE FROM external_closures WHERE item_id = ? AND source = ?", [item_id, name])
+            rows = [(item_id, name, _as_date(r.date_start), _as_date(r.date_end), r.summary, now)
+                    for r in closures.itertuples()]
+            if rows:
+                con.executemany("INSERT INTO external_closures VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def external_closures(self, item_id: int | None = None) -> pd.DataFrame:
+        """Nights other platforms' feeds say are taken. Columns: item_id, source, date_start, date_end (exclusive),
+        summary, read_at. Example: ``store.external_closures(item_id)``"""
+        return self.query("SELECT * FROM external_closures WHERE $i IS NULL OR item_id = $i "
+                          "ORDER BY item_id, date_start, source", {"i": item_id})
+
+    def record_calendar_push(self, item_id: int, bookings: list[dict], availability: list[dict] | None, *,
+                             audit_id: int | None = None) -> None:
+        """Keep what the last calendar push Avito accepted for a listing contained (JSON as sent)."""
+        with self._transaction() as con:
+            con.execute("INSERT OR REPLACE INTO calendar_pushes VALUES (?, ?, ?, ?, ?)",
+                        [item_id, _json(bookings), _json(availability), utc_now(), audit_id])
+
+    def last_calendar_push(self, item_id: int) -> dict[str, Any] | None:
+        """``{"bookings": [...], "availability": [...] | None, "pushed_at": ...}`` of the last accepted push, or
+        None when avito_kit never pushed this listing's calendar."""
+        with self.connect(read_only=True) as con:
+            row = con.execute("SELECT bookings, availability, pushed_at FROM calendar_pushes WHERE item_id = ?",
+                              [item_id]).fetchone()
+        if row is None:
+            return None
+        return {"bookings": json.loads(row[0]), "availability": json.loads(row[1]) if row[1] else None,
+                "pushed_at": row[2]}
+
     # -- prices and base parameters (Avito never reads them back: every push is kept) -------------------
 
     def record_price_push(self, user_id: int | None, item_id: int, prices: list[dict], *, audit_id: int | None = None,

@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import pandas as pd
 from tqdm.auto import tqdm
 
 from .aio import run
@@ -51,8 +52,8 @@ from .rows import (
 )
 from .store import Store
 
-__all__ = ["DEFAULT_DAYS_AHEAD", "DEFAULT_DAYS_BACK", "SyncReport", "SyncRun", "Window", "sync", "sync_now",
-           "sync_window"]
+__all__ = ["DEFAULT_DAYS_AHEAD", "DEFAULT_DAYS_BACK", "LINK_STALE_AFTER", "SyncReport", "SyncRun", "Window",
+           "link_notes", "sync", "sync_now", "sync_window"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ BATCH_ITEMS = 100  # listings whose bookings are written in one transaction
 # Bookings and stats read this recently are not read again: a second sync within minutes (the inbox refresh of a
 # notebook) then costs a few requests instead of one per listing. ``max_age=None`` or ``--full`` reads all.
 DEFAULT_MAX_AGE = dt.timedelta(minutes=15)
+LINK_STALE_AFTER = dt.timedelta(days=1)  # cron pulls linked calendars hourly or daily
 NO_MESSENGER_NOTE = "messenger skipped: Avito answered 402 (no messenger API subscription)"
 NO_RATINGS_NOTE = "ratings and reviews skipped: Avito answered {status} (the account has no access to ratings)"
 WAITING_FOR_LIMIT = "waiting for Avito's rate limit"  # the progress bars' postfix while a request waits for it
@@ -206,6 +208,19 @@ class _Freshness:
             report.notes.append(f"stats were read less than {self.max_age} ago: kept")
 
 
+def link_notes(store: Store, now: dt.datetime, stale_after: dt.timedelta = LINK_STALE_AFTER) -> list[str]:
+    """The sync reads Avito only and never pulls linked calendars (a pull writes to Avito: `avito-kit calendar
+    pull`, by cron); its summary names the links whose last read failed or that were not read for a day."""
+    notes = []
+    for link in store.calendar_links().itertuples():
+        if isinstance(link.error, str):
+            notes.append(f"linked calendar {link.item_id}/{link.name} failed at its last pull: {link.error}")
+        elif pd.isna(link.pulled_at) or now - link.pulled_at > stale_after:
+            notes.append(f"linked calendar {link.item_id}/{link.name} not pulled for over a day "
+                         "(`avito-kit calendar pull`)")
+    return notes
+
+
 class SyncRun:
     """One sync: the client, the store, one writer, the window and the report; the steps are its methods.
 
@@ -257,6 +272,7 @@ class SyncRun:
         report.user_id = self.account.result()
         report.requests = client.requests_sent - requests_before
         report.seconds = time.monotonic() - started
+        report.notes += await asyncio.to_thread(link_notes, store, self.now)
         await asyncio.to_thread(store.finish_sync_run, record.result(), "ok", report.counts())
         return report
 

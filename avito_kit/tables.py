@@ -25,6 +25,8 @@ __all__ = [
     "kpi_json",
     "kpi_records",
     "kpi_table",
+    "link_source_text",
+    "links_table",
     "metric_csv",
     "metric_json",
     "metric_list",
@@ -213,3 +215,21 @@ def base_params_text(current: dict) -> str:
     if not is_missing(current.get("extra_guest_fee")):
         shown.append(f"доплата за гостя {format_rub(current['extra_guest_fee'])}")
     return "; ".join(shown) or "avito_kit ещё ничего не отправлял (Авито не показывает параметры обратно)"
+
+
+def link_source_text(source: str) -> str:
+    """A link as shown: private feed URLs carry their token in the query (Airbnb's ``?s=``), which is left out."""
+    return source.split("?", 1)[0] + (" (?…)" if "?" in source else "")
+
+
+def links_table(frame: pd.DataFrame) -> str:
+    """``avito-kit calendar links``: one line per linked calendar (Russian: the host reads it)."""
+    if frame.empty:
+        return "Связанных календарей нет: добавьте `avito-kit calendar link ITEM_ID URL_OR_FILE --name NAME`"
+    lines = []
+    for row in frame.itertuples():
+        state = (f"ошибка: {row.error}" if not is_missing(row.error) else
+                 "ещё не читался" if is_missing(row.pulled_at) else
+                 f"прочитан {format_datetime(row.pulled_at, ' UTC')}")
+        lines.append(f"{row.item_id}  «{row.name}»  {link_source_text(row.source)}  {state}")
+    return "\n".join(lines)

@@ -343,11 +343,13 @@ def test_the_preview_speaks_to_the_host_in_russian():
     one = actions.Plan("block", 7, a, a + dt.timedelta(days=1), [], push[:1]).describe()
     assert one.splitlines() == ["Закрыть даты объявления 7: ночи 01.03.2027 – 01.03.2027 (1 ночь)",
                                 "В Авито уйдут все ручные закрытия (1 период):",
-                                "  закрыты ночи 01.03.2027 – 01.03.2027"]
+                                "  закрыты ночи 01.03.2027 – 01.03.2027",
+                                "Прежних отправок календаря этого объявления из avito_kit нет: сравнить не с чем"]
     opened = actions.Plan("open", 7, a, b, [], push, [{"open": 1}] * 5).describe()
     assert opened.splitlines()[0] == "Открыть даты объявления 7: ночи 01.03.2027 – 21.03.2027 (21 ночь)"
     assert "(2 периода)" in opened and "  закрыты ночи 10.03.2027 – 14.03.2027" in opened
-    assert opened.splitlines()[-1].startswith("Затем доступность на год вперёд (5 открытых периодов;")
+    assert opened.splitlines()[-3].startswith("Затем доступность на год вперёд (5 открытых периодов;")
+    assert opened.splitlines()[-2:] == [actions.CABINET_WARNING, actions.FIRST_PUSH_WARNING]
     assert "пустой список" in actions.Plan("open", 7, a, b, [], [], []).describe()
     refused = actions.Plan("block", 7, a, a + dt.timedelta(days=5), [], push, conflicts=[
         {"booking_id": 42, "check_in": dt.date(2027, 3, 2), "check_out": dt.date(2027, 3, 4), "guest_name": "Анна"}]

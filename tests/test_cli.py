@@ -156,18 +156,18 @@ def test_sync_block_open_and_reply_against_the_sandbox(capsys, db, sandbox):
 
     code, out, err = cli_run(capsys, "--sandbox", "--db", db, "calendar", "block", item, day(3), day(8),
                              "--comment", "ремонт", "--yes")
-    assert (code, err) == (0, "") and "Avito accepted: ok" in out and f"закрыты ночи {ru_day(3)} – {ru_day(7)}" in out
+    assert (code, err) == (0, "") and "Авито принял" in out and f"закрыты ночи {ru_day(3)} – {ru_day(7)}" in out
     assert sandbox.blocks[item] == [{"date_start": day(3), "date_end": day(8), "type": "manual",
                                      "comment": "ремонт"}]
 
     code, out, err = cli_run(capsys, "--sandbox", "--db", db, "calendar", "open", item, day(4), day(6), "--yes")
-    assert (code, err) == (0, "") and "Avito accepted: ok" in out
+    assert (code, err) == (0, "") and "Авито принял изменения" in out
     assert [(b["date_start"], b["date_end"]) for b in sandbox.blocks[item]] == [(day(3), day(4)), (day(6), day(8))]
     assert sandbox.intervals[item][0] == {"date_start": day(0), "date_end": day(3), "open": 1}
     assert len(store.calendar_blocks(item)) == 2
 
     code, out, err = cli_run(capsys, "--sandbox", "--db", db, "reply", chat_id, "Ждём вас!", "--yes")
-    assert (code, err) == (0, "") and f"in chat {chat_id}" in out
+    assert (code, err) == (0, "") and f"отправлено в чат {chat_id}" in out
     assert sandbox.chats[chat_id].messages[-1]["content"] == {"text": "Ждём вас!"}
     assert "Ждём вас!" in store.messages(chat_id).text.tolist()
     assert store.audit_log().outcome.tolist() == ["ok", "ok", "ok"]
@@ -183,7 +183,7 @@ def test_a_write_is_shown_then_sent_only_when_the_person_says_yes(capsys, db, sa
 
     monkeypatch.setattr(sys, "stdin", Terminal("да\n"))
     code, out, err = cli_run(capsys, "--sandbox", "--db", db, "calendar", "block", item, day(3), day(5))
-    assert code == 0 and "Send this to Avito? [y/N]" in out and sandbox.blocks[item]
+    assert code == 0 and "Отправить в Авито? [y/N]" in out and sandbox.blocks[item]
 
 
 # -- Avito failing: exit 1, one line ------------------------------------------------------------------------

@@ -84,7 +84,7 @@ def test_a_weekend_price_and_a_minimum_stay_are_sent_kept_and_shown(capsys, db, 
     code, out, _ = cli_run(capsys, "--sandbox", "--db", db, "price", "set", item, day(4), day(6), "5500",
                            "--min-stay", "2", "--extra-guest-fee", "500", "--yes")
     assert code == 0, out
-    assert f"ночи {ru_day(4)} – {ru_day(5)} (2 ночи)" in out and "Avito accepted: ok" in out
+    assert f"ночи {ru_day(4)} – {ru_day(5)} (2 ночи)" in out and "Авито принял изменения" in out
     (request,) = [r for r in sandbox.requests if r.operation == "postRealtyPrices"]
     assert request.body == {"prices": [{"date_from": day(4), "date_to": day(5), "night_price": 5500,
                                         "minimal_duration": 2, "extra_guest_fee": 500}]}

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avito_kit.schema import SCHEMA_VERSION, migrate
+from avito_kit.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 from avito_kit.store import Store, StoreLockedError
 
 USER = 42
@@ -76,7 +76,7 @@ def test_reopening_a_current_database_changes_nothing(tmp_path):
     store = Store(path)
     assert store.schema_version() == SCHEMA_VERSION
     versions = store.query("SELECT version FROM schema_version ORDER BY version")
-    assert versions.version.tolist() == list(range(1, SCHEMA_VERSION + 1))
+    assert versions.version.tolist() == [version for version, _ in MIGRATIONS]  # each once, in order
     assert store.counts()["items"] == 1
 
 
@@ -94,7 +94,7 @@ def test_migrates_a_v1_database_keeping_its_rows(tmp_path):
     con.close()
 
     store = Store(path)
-    assert store.schema_version() == SCHEMA_VERSION == 5  # 3: booking_coverage; 4: prices and base_params; 5: reviews
+    assert store.schema_version() == SCHEMA_VERSION == 6  # 3: coverage; 4: prices; 5: reviews; 6: linked calendars
     assert store.bookings().booking_id.tolist() == [2**63]
     store.audit_begin("block_dates", "item:1", {})
     assert store.counts()["audit_log"] == 1

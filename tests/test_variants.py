@@ -173,7 +173,7 @@ def test_sync_reply_and_block_get_one_new_token_and_replay(capsys, tmp_path, acc
 
     sandbox.queue_fault("expire_token", f"/items/{item}/bookings")
     code, out, err = run(capsys, "--sandbox", "--db", db, "calendar", "block", item, day(3), day(6), "--yes")
-    assert (code, err) == (0, "") and "Avito accepted: ok" in out
+    assert (code, err) == (0, "") and "Авито принял изменения" in out
     assert {day(3), day(4), day(5)} <= sandbox.closed_nights(item)
     assert [r.status for r in operations(sandbox, "putBookingsInfo")] == [403 if answer == "result" else 200, 200]
     assert Store(db).audit_log().outcome.tolist() == ["ok", "ok"]
@@ -343,7 +343,8 @@ def test_the_cli_counts_days_from_moscow(capsys, tmp_path, account, moscow_after
     yesterday_in_utc = moscow_after_midnight.date()
     code, _, err = run(capsys, "--sandbox", "--db", db, "calendar", "block", item, yesterday_in_utc, T, "--yes")
     assert code == 2 and f"Avito's calendar starts today ({T})" in one_line(err)
-    code, out, err = run(capsys, "--sandbox", "--db", db, "calendar", "open", item, T, day(1), "--yes")
+    code, out, err = run(capsys, "--sandbox", "--db", db, "calendar", "open", item, T, day(1), "--yes",
+                          "--first-push")
     assert (code, err) == (0, "")
     assert sandbox.intervals[item][0]["date_start"] == T.isoformat()  # the year starts on Moscow's today
 

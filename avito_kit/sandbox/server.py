@@ -17,6 +17,7 @@ import traceback
 from http import HTTPStatus
 from typing import TYPE_CHECKING, TextIO
 
+from .feeds import feed_etag, sample_feed
 from .responses import SandboxResponse
 
 if TYPE_CHECKING:
@@ -74,6 +75,18 @@ def _encode(answer: SandboxResponse, close: bool) -> bytes:
     if close:
         lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + answer.body
+
+
+def _feed_answer(sandbox: SandboxApp, path: str, headers: dict[str, str]) -> SandboxResponse:
+    """``/feeds/<name>.ics``: a sample feed of another platform (sandbox/feeds.py), dated from the sandbox's today."""
+    body = sample_feed(path.removeprefix("/feeds/").removesuffix(".ics"), sandbox.today)
+    if body is None:
+        return SandboxResponse(404, {"Content-Type": "text/plain"}, b"no such feed")
+    etag = feed_etag(body)
+    if headers.get("if-none-match") == etag:
+        return SandboxResponse(304, {"ETag": etag}, b"")
+    kind = "text/html; charset=utf-8" if body.lstrip().startswith(b"<") else "text/calendar; charset=utf-8"
+    return SandboxResponse(200, {"Content-Type": kind, "ETag": etag}, body)
 
 
 class SandboxServer:
@@ -145,7 +158,8 @@ class SandboxServer:
                 if self.latency > 0:
                     await asyncio.sleep(self.latency)
                 try:
-                    answer = self.sandbox.handle(method, path, query, headers, body)
+                    answer = (_feed_answer(self.sandbox, path, headers) if path.startswith("/feeds/")
+                              else self.sandbox.handle(method, path, query, headers, body))
                 except Exception:  # a sandbox bug: answer 500 like a real server and keep serving
                     traceback.print_exc()
                     answer = _SANDBOX_FAILURE

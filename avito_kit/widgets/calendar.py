@@ -13,7 +13,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from .. import charts, metrics
-from ..actions import Plan, apply_plan, plan_block, plan_open
+from ..actions import Plan, PullPlan, apply_plan, apply_pull, plan_block, plan_open, plan_pull
 from ..client import AvitoApiClient
 from ..dates import add_months, avito_today
 from ..format import MONTH_NAMES_RU, WEEKDAYS_RU, as_date, format_date, records, shorten
@@ -23,12 +23,14 @@ from .prices import price_labels
 
 __all__ = ["CalendarWidget", "month_grid_html"]
 
-_STATE_LABELS = {**charts.STATE_LABELS, "pending": "Ожидает оплаты"}  # the legend's and the cells' names
+_STATE_LABELS = {**charts.STATE_LABELS, "pending": "Ожидает оплаты",  # the legend's and the cells' names
+                 "external": "Занято на другой площадке"}
 _STATE_STYLE = {  # calendar cell colours (background, text): the charts' and the report's, plus "pending"
     "booked": (charts.STATE_COLOURS["booked"], "#ffffff"),
     "pending": ("#FFE0B2", "#5D3A00"),
     "blocked": (charts.STATE_COLOURS["blocked"], "#ffffff"),
     "free": (charts.STATE_COLOURS["free"], "#37474F"),
+    "external": ("#7E57C2", "#ffffff"),  # another platform's feed (calendar pull), the source's name in the cell
 }
 
 
@@ -46,7 +48,7 @@ class CalendarWidget(ActionWidget):
         super().__init__(layout=widgets.Layout(width="100%"))
         self.client, self.store = client, store
         self.today = today or avito_today()
-        self.plan: Plan | None = None  # the previewed plan awaiting confirmation
+        self.plan: Plan | PullPlan | None = None  # the previewed plan awaiting confirmation
 
         self.listing = classed(widgets.Dropdown(options=listing_options(store), description="Объявление",
                                                 style={"description_width": "initial"},
@@ -72,12 +74,20 @@ class CalendarWidget(ActionWidget):
         self.open_button = classed(widgets.Button(description="Открыть даты…", icon="unlock", button_style="info",
                                                   layout=auto_layout()),
                                    "avito-open")
+        self.pull_button = classed(widgets.Button(description="Подтянуть связанные календари", icon="refresh",
+                                                  tooltip="Прочитать iCal-ссылки других площадок и показать, что "
+                                                  "уйдёт в Авито", layout=auto_layout()), "avito-pull-links")
         self.preview, self.confirm_button, self.cancel_button, self.confirm_box = confirm_step()
+        # a listing's first full-year push from avito_kit: the host confirms the cabinet's dates will be opened
+        self.first_push_ok = classed(widgets.Checkbox(description="Понимаю: даты, закрытые в кабинете Авито, "
+                                                      "откроются", indent=False, layout=widgets.Layout(
+                                                          width="auto", display="none")), "avito-first-push")
 
         navigation = widgets.HBox([self.prev_button, self.month_label, self.next_button],
                                   layout=widgets.Layout(align_items="center"))
         form = widgets.VBox([self.date_from, self.date_to, self.comment,
-                             widgets.HBox([self.block_button, self.open_button]), self.confirm_box],
+                             widgets.HBox([self.block_button, self.open_button]), self.pull_button,
+                             self.first_push_ok, self.confirm_box],
                             layout=widgets.Layout(padding="0 0 0 16px"))
         month_view = widgets.VBox([navigation, self.grid, self.blocks_view], layout=widgets.Layout(flex="0 0 auto"))
         form.layout.flex = "1 1 auto"
@@ -93,7 +103,9 @@ class CalendarWidget(ActionWidget):
         self.next_button.on_click(self._routed(lambda _: self.show_month(+1)))
         self.block_button.on_click(self._routed(lambda _: self._preview("block")))
         self.open_button.on_click(self._routed(lambda _: self._preview("open")))
+        self.pull_button.on_click(self._routed(self._on_pull))
         self.confirm_button.on_click(self._routed(self._on_confirm))
+        self.first_push_ok.observe(self._routed(lambda _: self._sync_controls()), "value")
         self.cancel_button.on_click(self._routed(self._on_cancel))
         self._routed(self.refresh)()
 
@@ -118,7 +130,8 @@ class CalendarWidget(ActionWidget):
             blocks = self.store.calendar_blocks(self.item_id)
             selection = (self.date_from.value, self.date_to.value)
             prices = price_labels(self.store, self.item_id, self.month, add_months(self.month, 1))
-            self.grid.value = month_grid_html(self.month, bookings, blocks, self.today, selection, prices)
+            self.grid.value = month_grid_html(self.month, bookings, blocks, self.today, selection, prices,
+                                              self.store.external_closures(self.item_id))
             self.blocks_view.value = _blocks_html(blocks, self.today)
         self._sync_controls()
 
@@ -171,10 +184,11 @@ class CalendarWidget(ActionWidget):
         # JupyterLab's output CSS breaks a <pre> inside any word: wrap the Russian lines at spaces only
         body = (f"<pre style='margin:0;white-space:pre-wrap;word-break:normal;overflow-wrap:break-word'>"
                 f"{html.escape(plan.describe())}</pre>")
-        if plan.conflicts:
-            body = ("<div style='color:#b71c1c;font-weight:bold'>⚠ На эти даты есть активные брони: закрыть их "
-                    "нельзя. Выберите другие даты.</div>" + body)
-            self._say("Отказ: в диапазоне есть активные брони; ничего не отправлено.", "error")
+        if plan.refused:
+            verb = "закрыть" if plan.action == "block" else "открыть"
+            body = ("<div style='color:#b71c1c;font-weight:bold'>⚠ Эти ночи заняты (активные брони или закрытия "
+                    f"других площадок, ниже): {verb} их нельзя. Выберите другие даты.</div>" + body)
+            self._say("Отказ: ночи заняты бронями или календарями других площадок; ничего не отправлено.", "error")
         else:
             self._say("Проверьте, что уйдёт в Авито, и подтвердите.", "info")
         self.preview.value = body
@@ -182,18 +196,51 @@ class CalendarWidget(ActionWidget):
 
     def _on_confirm(self, _button: Any) -> None:
         plan = self.plan
-        if self.busy or plan is None or plan.conflicts:
-            return  # a double click, nothing previewed, or a refused plan: nothing is sent
+        if self.busy or plan is None or plan.refused or self._needs_first_push_ok():
+            return  # a double click, nothing previewed, a refused or an unconfirmed first push: nothing is sent
         self.plan = None
         self._say("Отправляем в Авито…", "info")
         self._launch(lambda: self._apply(plan))
+
+    def _needs_first_push_ok(self) -> bool:
+        plan = self.plan
+        return (isinstance(plan, Plan) and plan.availability_payload is not None and plan.first_push
+                and not self.first_push_ok.value)
+
+    def _on_pull(self, _button: Any) -> None:
+        if self.busy or self.item_id is None:
+            return
+        self.plan = None
+        self._say("Читаем связанные календари…", "info")
+        self._launch(self._pull_preview)
+
+    async def _pull_preview(self) -> None:
+        if self.store.calendar_links(self.item_id).empty:
+            self._say("У объявления нет связанных календарей: `avito-kit calendar link ITEM_ID ССЫЛКА`.", "warn")
+            return
+        plan = await plan_pull(self.store, self.item_id, today=self.today)
+        self.refresh()
+        failed = f" Не прочитаны: {', '.join(plan.failed)}." if plan.failed else ""
+        if not plan.changed:
+            self._say(f"Закрытия не изменились: в Авито ничего не отправляется.{failed}", "warn" if failed else "info")
+            return
+        self.plan = plan
+        self.preview.value = (f"<pre style='margin:0;white-space:pre-wrap;word-break:normal;overflow-wrap:break-word'>"
+                              f"{html.escape(plan.describe())}</pre>")
+        self._say(f"Проверьте, что уйдёт в Авито, и подтвердите.{failed}", "warn" if failed else "info")
 
     def _on_cancel(self, _button: Any) -> None:
         self.plan = None
         self._say("Ничего не отправлено.", "info")
         self._sync_controls()
 
-    async def _apply(self, plan: Plan) -> None:
+    async def _apply(self, plan: Plan | PullPlan) -> None:
+        if isinstance(plan, PullPlan):
+            outcome = await apply_pull(self.client, self.store, plan)
+            self.refresh()
+            self._say(f"Закрытия других площадок объявления {plan.item_id} отправлены: "
+                      f"{'Авито принял изменения' if outcome == 'ok' else outcome}, записано в журнал.", "info")
+            return
         outcome = await apply_plan(self.client, self.store, plan)
         self.refresh()
         verb = "Закрыты" if plan.action == "block" else "Открыты"
@@ -204,8 +251,14 @@ class CalendarWidget(ActionWidget):
     def _sync_controls(self) -> None:
         planned = self.plan is not None
         ready = self.item_id is not None and not self.busy and not planned
-        self.block_button.disabled = self.open_button.disabled = not ready
-        self.confirm_button.disabled = self.busy or not planned or bool(self.plan and self.plan.conflicts)
+        self.block_button.disabled = self.open_button.disabled = self.pull_button.disabled = not ready
+        self.confirm_button.disabled = (self.busy or not planned or bool(self.plan and self.plan.refused)
+                                        or self._needs_first_push_ok())
+        first_push = isinstance(self.plan, Plan) and self.plan.availability_payload is not None and \
+            self.plan.first_push
+        self.first_push_ok.layout.display = "flex" if first_push else "none"
+        if not first_push:
+            self.first_push_ok.value = False
         self.cancel_button.disabled = self.busy or not planned
         self.listing.disabled = self.date_from.disabled = self.date_to.disabled = self.busy
         self.confirm_box.layout.display = "flex" if planned else "none"
@@ -213,10 +266,17 @@ class CalendarWidget(ActionWidget):
 
 def month_grid_html(month: dt.date, bookings: pd.DataFrame, blocks: pd.DataFrame, today: dt.date,
                     selection: tuple[dt.date | None, dt.date | None] = (None, None),
-                    prices: dict[dt.date, str] | None = None) -> str:
-    """The month as an HTML table, Monday first: each night booked (active), pending, blocked or free;
+                    prices: dict[dt.date, str] | None = None, external: pd.DataFrame | None = None) -> str:
+    """The month as an HTML table, Monday first: each night booked (active), pending, blocked, closed on another
+    platform (``external``, as ``store.external_closures(item_id)``: the source's name in the cell) or free;
     past nights faded; the FROM..TO selection outlined; a night's known price and minimum stay (``prices``)."""
     states = metrics.night_states(month, add_months(month, 1), bookings, blocks)
+    for closure in records(external) if external is not None else []:
+        day = as_date(closure["date_start"])
+        while day < as_date(closure["date_end"]):
+            if states.get(day, ("",))[0] == "free":  # a booking or the host's own block says more
+                states[day] = ("external", closure["source"])
+            day += dt.timedelta(days=1)
     first, last = selection
     head = "".join(f"<th style='padding:2px 4px;color:#555'>{d}</th>" for d in WEEKDAYS_RU)
     rows = []
