@@ -28,12 +28,13 @@ from avito_kit.client import (
     ALL_ITEM_STATUSES,
     ITEMS_PAGE_MAX,
     MESSENGER_PAGE_MAX,
+    REVIEWS_PAGE_MAX,
     STATS_FIELDS,
     STATS_IDS_MAX,
     AvitoApiClient,
 )
 from avito_kit.limits import DOCUMENTED_LIMITS, WINDOW_SECONDS, limit_key
-from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from avito_kit.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Sandbox
 from avito_kit.store import Store
 from avito_kit.sync import STATS_DAYS_BACK, sync, sync_window
 
@@ -44,17 +45,33 @@ SAMPLE_ROWS = 300  # per table: the baseline's row INSERTs timed on these, extra
 FULL_RUNS = 3  # avito_kit's full sync is timed as the best of this many (the baseline takes a minute: once)
 
 
-def minimum_requests(n_items: int, n_chats: int, messages_per_chat: int) -> int:
-    """Token, account, listing pages, a bookings call per listing, chat pages, message pages, stats calls.
+def minimum_requests(n_items: int, n_chats: int, messages_per_chat: int, n_reviews: int) -> int:
+    """Token, account, listing pages, a bookings call per listing, chat pages, message pages, stats calls, the
+    rating and the review pages.
 
     Listings come with no total: paging stops at a short page, so a count that is an exact multiple of the page
     size costs one more (empty) page. Chats and messages come with ``meta.has_more`` (the sandbox's default, as
-    real accounts send): the last page says it is the last, and an empty chat or account costs one page.
+    real accounts send): the last page says it is the last, and an empty chat or account costs one page. Reviews
+    come with ``total``: an exact multiple of the page size costs no extra page, an account without any one.
     """
     item_pages = n_items // ITEMS_PAGE_MAX + 1
     chat_pages = max(1, math.ceil(n_chats / MESSENGER_PAGE_MAX))
     message_pages = n_chats * max(1, math.ceil(messages_per_chat / MESSENGER_PAGE_MAX))
-    return 2 + item_pages + n_items + chat_pages + message_pages + math.ceil(n_items / STATS_IDS_MAX)
+    review_pages = max(1, math.ceil(n_reviews / REVIEWS_PAGE_MAX))
+    return (2 + item_pages + n_items + chat_pages + message_pages + math.ceil(n_items / STATS_IDS_MAX)
+            + 1 + review_pages)
+
+
+def review_count(**world) -> int:
+    """The reviews a sandbox built with ``world`` serves. The world is a pure function of its seed, options and
+    Avito's today, so one built here serves what the bench's sandbox process serves (``check_same_world``)."""
+    sandbox = Sandbox(**world)
+    return len(sandbox.reviews.as_of(sandbox.moment))
+
+
+def check_same_world(sandbox: SandboxProcess, n_reviews: int) -> None:
+    served = sandbox.ask("reviews")
+    assert served == n_reviews, f"the sandbox process serves {served} reviews, one built here {n_reviews}"
 
 
 def time_bound(requests: dict[str, int], latency: float, in_flight: int, per_minute_default: int) -> float:
@@ -169,6 +186,23 @@ async def sequential_baseline(base_url: str, path: Path) -> tuple[float, float, 
                                                  "uniq_favorites"),
                                   [entry["itemId"], day["date"], user_id, day.get("uniqViews"),
                                    day.get("uniqContacts"), day.get("uniqFavorites")])
+            rating = (await get("/ratings/v1/info"))["rating"] or {}
+            db.insert("rating_snapshots", ("user_id", "observed_at", "is_enabled", "score", "reviews_count",
+                                           "reviews_with_score_count"),
+                      [user_id, "2025-01-01", True, rating.get("score"), rating.get("reviewsCount"),
+                       rating.get("reviewsWithScoreCount")])
+            offset = 0
+            while True:
+                body = await get("/ratings/v1/reviews", offset=offset, limit=REVIEWS_PAGE_MAX)
+                for r in body["reviews"]:
+                    db.insert("reviews", ("review_id", "user_id", "item_id", "score", "text", "created_at",
+                                          "answer_status", "first_seen_at", "last_seen_at", "updated_at"),
+                              [r["id"], user_id, r["item"]["id"], r["score"], r["text"],
+                               dt.datetime.fromtimestamp(r["createdAt"], dt.UTC).replace(tzinfo=None),
+                               (r.get("answer") or {}).get("status"), "2025-01-01", "2025-01-01", "2025-01-01"])
+                offset += len(body["reviews"])
+                if not _more_reviews(body, offset):
+                    break
     inserts = sum(db.timed.values())
     db.con.close()
     return took() - inserts, db.extrapolated(), requests
@@ -226,7 +260,19 @@ async def concurrent_floor(base_url: str, in_flight: int) -> tuple[float, int]:
                            params={"date_start": first.isoformat(), "date_end": last.isoformat(),
                                    "with_unpaid": "true"}) for i in ids))
 
-            await asyncio.gather(chats_then_messages(), items_then_bookings())
+            async def rating_and_reviews():
+                async def reviews():
+                    offset = 0
+                    while True:
+                        body = await call("GET", "/ratings/v1/reviews", headers=headers,
+                                          params={"offset": offset, "limit": REVIEWS_PAGE_MAX})
+                        offset += len(body["reviews"])
+                        if not _more_reviews(body, offset):
+                            return
+
+                await asyncio.gather(call("GET", "/ratings/v1/info", headers=headers), reviews())
+
+            await asyncio.gather(chats_then_messages(), items_then_bookings(), rating_and_reviews())
     return took(), requests
 
 
@@ -235,6 +281,12 @@ def _more(body: dict, size: int = MESSENGER_PAGE_MAX) -> bool:
     entries = body.get("chats", body.get("resources")) or []
     has_more = (body.get("meta") or {}).get("has_more")
     return has_more if isinstance(has_more, bool) else len(entries) >= size
+
+
+def _more_reviews(body: dict, read: int) -> bool:
+    """As ``client.iter_reviews`` pages: a short page or ``total`` reached ends them."""
+    total = body.get("total")
+    return len(body["reviews"]) >= REVIEWS_PAGE_MAX and not (isinstance(total, int) and read >= total)
 
 
 def _stats_body(ids: list[int]) -> dict:
@@ -261,9 +313,12 @@ def main() -> bool:
           f"{LATENCY * 1000:.0f} ms latency over loopback HTTP; files in {folder}", flush=True)
     # Real accounts' envelopes (the sandbox's default: chats and messages with meta.has_more) and a readable past,
     # as an account synced for a year has.
-    sandbox = SandboxProcess(LATENCY, seed=42, n_items=N_ITEMS, n_chats=N_CHATS, messages_per_chat=MESSAGES_PER_CHAT,
-                             refuse_past_bookings_read=False)
+    world = {"seed": 42, "n_items": N_ITEMS, "n_chats": N_CHATS, "messages_per_chat": MESSAGES_PER_CHAT,
+             "refuse_past_bookings_read": False}
+    n_reviews = review_count(**world)
+    sandbox = SandboxProcess(LATENCY, **world)
     try:
+        check_same_world(sandbox, n_reviews)
         timings = []
         for run in range(FULL_RUNS):  # each into a new store with a new token: the same work every time
             mark = sandbox.ask("count")
@@ -279,9 +334,10 @@ def main() -> bool:
         counts = store.counts()
         assert (counts["items"], counts["chats"], counts["messages"]) == (
             N_ITEMS, N_CHATS, N_CHATS * MESSAGES_PER_CHAT), counts
+        assert counts["reviews"] == n_reviews, (counts["reviews"], n_reviews)
         print(f"avito_kit full sync: {seconds(full_seconds)}, {full_requests} requests, "
-              f"{counts['bookings']} bookings, {counts['messages']} messages, {counts['item_stats']} stats rows",
-              flush=True)
+              f"{counts['bookings']} bookings, {counts['messages']} messages, {counts['item_stats']} stats rows, "
+              f"{counts['reviews']} reviews", flush=True)
 
         assert sandbox.ask("new_messages", CHANGED_CHATS) == CHANGED_CHATS
         mark = sandbox.ask("count")
@@ -313,7 +369,7 @@ def main() -> bool:
         sandbox.close()
 
     shutil.rmtree(folder, ignore_errors=True)
-    minimum = minimum_requests(N_ITEMS, N_CHATS, MESSAGES_PER_CHAT)
+    minimum = minimum_requests(N_ITEMS, N_CHATS, MESSAGES_PER_CHAT, n_reviews)
     bound = time_bound(keys, LATENCY, limiter.max_in_flight, limiter.default_per_minute)
     rows = [
         Row("full sync: speed-up over the sequential baseline", seconds(full_seconds), seconds(baseline),

@@ -126,6 +126,8 @@ def _serve_sandbox(pipe, world: dict, latency: float) -> None:
                 pipe.send([(r.operation, r.path) for r in sandbox.requests[args[0]:]])
             elif command == "count":
                 pipe.send(len(sandbox.requests))
+            elif command == "reviews":  # how many reviews the account serves (to check the world is the same)
+                pipe.send(len(sandbox.reviews.as_of(sandbox.moment)))
             elif command == "statuses":  # the HTTP status of every request since the given index
                 pipe.send([r.status for r in sandbox.requests[args[0]:]])
             elif command == "new_messages":  # one incoming message in each of n chats spread over the list
