@@ -82,6 +82,7 @@ def watch_audit(sandbox: Sandbox, store: Store, operation: str) -> list:
 # -- blocks -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_blocks_merge_and_avito_gets_the_full_set_each_time(world):
     sandbox, store, item_id = world
     looked = watch_audit(sandbox, store, "putBookingsInfo")

@@ -170,6 +170,7 @@ def test_export_writes_bookings_and_closures_names_only_when_asked(world, capsys
 # -- guards on full-year pushes --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_first_full_year_push_needs_its_own_confirmation_and_previews_compare_with_the_last(world, capsys,
                                                                                                  monkeypatch):
     sandbox, store, item_id, _ = world
@@ -195,6 +196,7 @@ def test_a_first_full_year_push_needs_its_own_confirmation_and_previews_compare_
     assert (code, err) == (0, "") and actions.CABINET_WARNING in out
 
 
+@pytest.mark.slow
 async def test_the_calendar_widget_pulls_links_and_paints_and_guards_external_closures(world):
     sandbox, store, item_id, folder = world
     store.link_calendar(item_id, "Airbnb", str(folder / "airbnb.ics"))

@@ -61,6 +61,7 @@ async def test_a_first_sync_observes_no_booking_being_made(sandbox, tmp_path):
     assert occupancy > 0  # occupancy counts every booking, observed or not
 
 
+@pytest.mark.slow
 async def test_a_second_sync_observes_the_one_booking_made_in_between(sandbox, tmp_path):
     store = Store(tmp_path / "c.duckdb")
     await sync_on(sandbox, store, D, D + days(60))
@@ -160,6 +161,7 @@ def test_a_store_without_coverage_takes_each_listing_s_first_sighting_as_its_fir
 # -- what the charts say --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_history_charts_say_when_history_is_too_short_and_what_they_rest_on(tmp_path):
     store = Store(tmp_path / "c.duckdb")
     store.record_booking_coverage(USER, [(A, "2026-06-01", "2026-09-01")], dt.datetime(2026, 6, 1, 9))

@@ -179,6 +179,7 @@ def test_attention_order_puts_empty_nights_soon_and_short_gaps_first():
     assert charts.attention_order(facts)[-1] == 10_000  # four free nights at the end: no gap, none soon
 
 
+@pytest.mark.slow
 def test_occupancy_grid_of_many_listings_is_compact_with_the_rest_in_one_row():
     facts = big_facts(1_000)
     order = charts.attention_order(facts)

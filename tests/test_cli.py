@@ -147,6 +147,7 @@ def test_a_refused_block_over_a_paid_booking_is_exit_2_with_nothing_sent(capsys,
 # -- success paths ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sync_block_open_and_reply_against_the_sandbox(capsys, db, sandbox):
     code, out, err = cli_run(capsys, "--sandbox", "--db", db, "sync", "--from", day(-30), "--to", day(60))
     assert (code, err) == (0, "")

@@ -93,6 +93,7 @@ def test_kpi_without_a_store_says_to_sync_and_creates_nothing(tmp_path, capsys):
     assert not missing.exists()
 
 
+@pytest.mark.slow
 def test_report_writes_one_offline_file(db, tmp_path, capsys):
     out = tmp_path / "out" / "report.html"
     assert main(["--db", str(db), "report", "--out", str(out), "--from", "2027-03-01", "--to", "2027-03-31"]) == 0

@@ -399,6 +399,7 @@ async def test_both_writes_and_their_answers_match_the_spec_through_the_client(w
     assert sandbox.prices[item_id][day(0)]["night_price"] == 4100
 
 
+@pytest.mark.slow
 async def test_a_push_refused_before_it_reached_avito_is_retried_and_sent_once(world):
     sandbox, store, item_id = world
     sandbox.queue_fault("refuse", f"/items/{item_id}/prices")

@@ -118,6 +118,7 @@ async def test_after_the_sync_a_direct_call_keeps_the_seeds_three_tries(tmp_path
 
 
 @pytest.mark.parametrize("path", ["/token", "/core/v1/accounts/self"])
+@pytest.mark.slow
 async def test_a_token_or_account_id_refused_429_past_the_auths_tries_is_asked_again(tmp_path, unlimited, path):
     """The auth keeps the seed's 3 tries and says it failed (AvitoAuthError from the 429); the sync asks again."""
     tables, _ = unlimited

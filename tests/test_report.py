@@ -113,6 +113,7 @@ def test_definitions_footnote_cites_metrics_md(page):
     assert "выручка / доступные ночи" in page
 
 
+@pytest.mark.slow
 def test_default_path_and_period(synced_store, isolated_workdir):
     path = write_report(synced_store, today="2026-03-31")
     assert path == Path("reports") / "avito_report.html"
@@ -155,6 +156,7 @@ def test_written_atomically(synced_store, tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
 
 
+@pytest.mark.slow
 def test_empty_store_still_gives_a_report(tmp_path):
     path = write_report(Store(tmp_path / "empty.duckdb"), tmp_path / "empty.html", today="2026-06-30")
     text = path.read_text(encoding="utf-8")
@@ -255,6 +257,7 @@ def test_export_png_without_a_browser_says_what_to_do(tmp_path, monkeypatch):
 # -- a notice, compact plots, a table that sorts and pages (issue 12) --------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_notice_is_shown_at_the_top_escaped(synced_store, tmp_path):
     path = write_report(synced_store, tmp_path / "r.html", notice="История смоделирована <демо> & пример")
     page = path.read_text(encoding="utf-8")
@@ -280,6 +283,7 @@ def test_small_report_keeps_every_listing_in_the_grid_and_a_sortable_table(synce
     assert "Показаны 40 из" not in page
 
 
+@pytest.mark.slow
 def test_a_first_sync_of_a_real_account_compares_with_no_year_it_has_no_data_for(tmp_path):
     """Avito refuses past bookings reads (422), so a first sync knows nothing of last year: every KPI card says
     "нет истории" against last year instead of a change against zeros."""

@@ -289,6 +289,7 @@ def clean_tables(tmp_path_factory):
 
 @pytest.mark.parametrize("fault", ["429", "503", "drop"])
 @pytest.mark.parametrize("path", ["/token", "/core/v1/accounts/self"])
+@pytest.mark.slow
 async def test_a_sync_completes_through_a_fault_on_the_first_token_or_account_request(
         tmp_path, clean_tables, fault, path):
     sandbox, clock = Sandbox(**SYNC_WORLD), FakeClock()

@@ -319,6 +319,7 @@ def test_the_review_metrics_agree_with_the_reviews(reviewed_store):
         assert name in metrics.METRICS and metrics.METRICS[name].summary
 
 
+@pytest.mark.slow
 async def test_time_to_answer_counts_from_when_the_review_was_first_seen(tmp_path):
     sandbox = sync_sandbox()
     store = Store(tmp_path / "r.duckdb")
@@ -337,6 +338,7 @@ def unanswered_review(sandbox: Sandbox):
     return next(r for r in sandbox.reviews.reviews if r.answer is None)
 
 
+@pytest.mark.slow
 def test_the_report_has_a_reviews_section_and_unanswered_reviews_in_the_attention_row(reviewed_store, tmp_path):
     page = write_report(reviewed_store, tmp_path / "r.html", today=TODAY).read_text(encoding="utf-8")
     waiting = metrics.review_inbox(reviewed_store).query("needs_answer")

@@ -82,6 +82,7 @@ def bookings_answer(rewrite):
 # -- what one sync reads ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sync_reads_every_kind_of_data_and_only_reads(tmp_path):
     sandbox = Sandbox(seed=3, n_chats=N_CHATS, refuse_past_bookings_read=False)  # the whole window is served
     unread_before = {c.id: c.unread for c in sandbox.chats.values()}
@@ -252,6 +253,7 @@ async def test_bookings_and_stats_read_minutes_ago_are_kept_until_they_age(tmp_p
 # -- history --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_cancelled_and_vanished_bookings_keep_their_rows_and_history(tmp_path):
     sandbox = Sandbox(seed=7, n_chats=2, refuse_past_bookings_read=False)  # past stays are read again
     store = Store(tmp_path / "a.duckdb")
@@ -274,6 +276,7 @@ async def test_cancelled_and_vanished_bookings_keep_their_rows_and_history(tmp_p
     assert len(store.booking_events()) == len(store.bookings()) + 2
 
 
+@pytest.mark.slow
 async def test_when_avito_refuses_past_dates_bookings_are_read_from_today(tmp_path):
     store = Store(tmp_path / "a.duckdb")
     await sync_with(Sandbox(seed=8, n_chats=2, refuse_past_bookings_read=False), store)  # history, once allowed
@@ -295,6 +298,7 @@ async def test_when_avito_refuses_past_dates_bookings_are_read_from_today(tmp_pa
     assert store.sync_runs().status.tolist() == ["ok", "ok"]
 
 
+@pytest.mark.slow
 async def test_stats_cover_at_most_270_days_and_missing_days_are_zero(tmp_path):
     sandbox = Sandbox(seed=9, n_items=4, n_chats=2)
     store = Store(tmp_path / "a.duckdb")

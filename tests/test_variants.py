@@ -115,6 +115,7 @@ def test_reply_without_the_subscription_is_exit_1_with_one_line_and_nothing_writ
     assert store.messages().empty
 
 
+@pytest.mark.slow
 async def test_the_inbox_says_in_russian_that_the_messenger_needs_the_subscription(tmp_path):
     sandbox = Sandbox(seed=3, n_items=3, n_chats=4, messenger_subscription=False)
     store = Store(tmp_path / "a.duckdb")
@@ -150,6 +151,7 @@ async def test_the_inbox_says_in_russian_that_the_messenger_needs_the_subscripti
 
 
 @pytest.mark.parametrize("answer", ["result", "result_200"])
+@pytest.mark.slow
 def test_sync_reply_and_block_get_one_new_token_and_replay(capsys, tmp_path, account, answer):
     clean = tmp_path / "clean.duckdb"
     free_listing(account(""), day(3), day(6))
@@ -182,6 +184,7 @@ def test_sync_reply_and_block_get_one_new_token_and_replay(capsys, tmp_path, acc
 # -- 3. messages and chats envelopes ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_envelope_gives_the_same_tables(capsys, tmp_path, account):
     stores = {}
     for switches in ("", "messages_envelope=array,chats_meta=false", "messages_envelope=object"):
@@ -198,6 +201,7 @@ def test_every_envelope_gives_the_same_tables(capsys, tmp_path, account):
 # -- 4. past reads refused with 422, stays under way not returned ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_stay_under_way_that_avito_stops_returning_still_counts_tonight(capsys, tmp_path, account):
     sandbox = account("")  # the CLI's sandbox: a year back readable, as an account synced for a year
     item = free_listing(sandbox, day(-3), day(4))
@@ -245,6 +249,7 @@ def conflict_line(sandbox: Sandbox, item: int) -> str:
 
 
 @pytest.mark.parametrize("switches", ["", "block_conflicts=false"])
+@pytest.mark.slow
 def test_a_block_over_a_booking_the_store_does_not_know_names_it_and_changes_nothing(capsys, tmp_path, account,
                                                                                      switches):
     sandbox = account(switches)
@@ -260,6 +265,7 @@ def test_a_block_over_a_booking_the_store_does_not_know_names_it_and_changes_not
     assert audit.outcome.tolist() == ["refused"] and "409" in audit.detail.iloc[0]
 
 
+@pytest.mark.slow
 async def test_the_calendar_widget_shows_the_same_conflict_line(tmp_path):
     sandbox = Sandbox(seed=5, n_items=4, n_chats=2)
     store = Store(tmp_path / "a.duckdb")
@@ -281,6 +287,7 @@ async def test_the_calendar_widget_shows_the_same_conflict_line(tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["replace", "merge"])
+@pytest.mark.slow
 def test_block_open_block_leaves_the_calendar_as_the_host_meant(capsys, tmp_path, account, mode):
     sandbox = account(f"calendar_post={mode}")
     item = free_listing(sandbox, day(2), day(12))
@@ -333,6 +340,7 @@ def moscow_after_midnight(monkeypatch):
     return instant
 
 
+@pytest.mark.slow
 def test_the_cli_counts_days_from_moscow(capsys, tmp_path, account, moscow_after_midnight):
     sandbox = account("")
     item = free_listing(sandbox, day(-1), day(2))
@@ -359,6 +367,7 @@ def test_the_cli_counts_days_from_moscow(capsys, tmp_path, account, moscow_after
 
 @pytest.mark.parametrize("switches", [{"calendar_post": "merge", "expired_token_answer": "result_200"},
                                       {"calendar_post": "replace", "expired_token_answer": "result"}])
+@pytest.mark.slow
 async def test_the_widgets_write_right_under_the_variants(tmp_path, switches):
     sandbox = Sandbox(seed=9, n_items=3, n_chats=6, **switches)
     item = free_listing(sandbox, day(2), day(10))

@@ -277,6 +277,7 @@ async def test_block_previews_then_pushes_once_and_audits(sandbox, client, store
     assert "ремонт" in cal.blocks_view.value
 
 
+@pytest.mark.slow
 async def test_open_after_block_pushes_blocks_and_availability(sandbox, client, store):
     cal = CalendarWidget(client, store, today=TODAY)
     item_id = cal.item_id
