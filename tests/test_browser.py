@@ -138,6 +138,42 @@ def test_block_in_the_calendar_notebook(page, lab, env, sandbox, tmp_path):
     assert audit[["target", "outcome"]].values.tolist() == [[str(item.id), "ok"]]
 
 
+def test_pull_linked_calendars_from_the_calendar_widget(page, lab, env, sandbox, tmp_path):
+    """Issue 15's widget flow: a listing linked to an Airbnb-like feed; "Подтянуть связанные календари" previews
+    the other platform's closures, nothing is sent before Confirm, then one push, audited."""
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(tmp_path)
+    item = max((i for i in sandbox.items if i.status == "active"), key=lambda i: i.id)
+    run_one_cell(page, lab, "pull_links.ipynb", (
+        "from avito_kit import Store, open_client\n"
+        "from avito_kit.dates import avito_today\n"
+        "from avito_kit.sandbox.feeds import sample_feed\n"
+        "from avito_kit.sync import sync\n"
+        "from avito_kit.widgets import CalendarWidget\n"
+        "client, store = open_client(), Store()\n"
+        "if store.counts()['items'] == 0:\n"
+        "    await sync(client, store)\n"
+        "feed = store.path.parent / 'airbnb-browser-test.ics'\n"
+        "feed.write_bytes(sample_feed('airbnb', avito_today()))\n"
+        f"store.link_calendar({item.id}, 'Airbnb-browser', str(feed))\n"
+        f"CalendarWidget(client, store, item_id={item.id})"
+    ), ".avito-calendar button.avito-pull-links", shots)
+    calendar = page.locator(".avito-calendar")
+    pushes_before = len([r for r in sandbox.requests if r.operation == "putBookingsInfo"])
+    calendar.locator("button.avito-pull-links").click()
+    expect(calendar.locator(".avito-preview")).to_contain_text(f"Связанные календари объявления {item.id}")
+    assert len([r for r in sandbox.requests if r.operation == "putBookingsInfo"]) == pushes_before
+    calendar.locator("button.avito-confirm").dblclick()  # a double click sends once
+    expect(calendar.locator(".avito-status")).to_contain_text("Закрытия других площадок")
+    calendar.screenshot(path=shots / "pull_links.png")
+
+    pushes = [r for r in sandbox.requests if r.operation == "putBookingsInfo"]
+    assert len(pushes) == pushes_before + 1 and str(item.id) in pushes[-1].path
+    audit = Store(env["db"]).audit_log().query(f"action == 'calendar_pull' and target == '{item.id}'")
+    assert audit.outcome.tolist() == ["ok"]
+
+
 def free_nights(sandbox: Sandbox, item_id: int, nights: int = 3) -> tuple[dt.date, dt.date]:
     """The first ``nights`` nights from 10 days ahead that no active or pending booking touches."""
     busy = [(dt.date.fromisoformat(b["check_in"]), dt.date.fromisoformat(b["check_out"]))
