@@ -28,7 +28,7 @@ from .checks import check_answer_text, check_chat_id, check_id, check_range, che
 from .client import AvitoApiClient, check_base_params, check_prices
 from .dates import Clock, avito_today, utc_now
 from .errors import AvitoClientError, AvitoConflict, AvitoPaymentRequired, AvitoTransportError
-from .format import format_date, format_rub, is_missing, none_if_missing, plural, shorten
+from .format import as_date, format_date, format_rub, is_missing, none_if_missing, plural, shorten
 from .rows import message_row, messages_frame
 from .store import Store
 
@@ -370,12 +370,11 @@ def _checked(store: Store, item_id, date_from, date_to, today: dt.date) -> tuple
 
 def _blocks(store: Store, item_id: int) -> list[dict]:
     frame = store.calendar_blocks(item_id)
-    return [{"date_start": _date(r.date_start), "date_end": _date(r.date_end), "comment": none_if_missing(r.comment)}
+    return [{"date_start": as_date(r.date_start), "date_end": as_date(r.date_end),
+             "comment": none_if_missing(r.comment)}
             for r in frame.itertuples()]
 
 
-def _date(value) -> dt.date:
-    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else pd.Timestamp(value).date()
 
 
 def _merge(blocks: list[dict]) -> list[dict]:
@@ -423,7 +422,7 @@ def _changes_text(payload: list[dict], last_push: dict | None) -> list[str]:
 
 
 def _external(store: Store, item_id: int) -> list[dict]:
-    return [{"source": r.source, "date_start": _date(r.date_start), "date_end": _date(r.date_end),
+    return [{"source": r.source, "date_start": as_date(r.date_start), "date_end": as_date(r.date_end),
              "summary": none_if_missing(r.summary)} for r in store.external_closures(item_id).itertuples()]
 
 
@@ -468,7 +467,7 @@ def _free_ranges(busy: list[Range], start: dt.date, end: dt.date) -> list[Range]
 
 def _active_bookings(store: Store, item_id: int, first: dt.date, last: dt.date) -> list[dict]:
     frame = store.active_bookings(item_id, first, last)
-    return [{**r, "check_in": _date(r["check_in"]), "check_out": _date(r["check_out"]),
+    return [{**r, "check_in": as_date(r["check_in"]), "check_out": as_date(r["check_out"]),
              "guest_name": none_if_missing(r["guest_name"])}
             for r in frame.to_dict("records")]
 

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import ssl
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import httpx
 
 from .errors import AvitoAuthError, AvitoError, MissingCredentialsError, error_for_response, says_token_expired
+from .files import write_atomically
 from .limits import RetryPolicy, send_with_retries
 
 __all__ = ["DEFAULT_BASE_URL", "AvitoAuth", "http_client", "load_dotenv_values", "resolve_base_url",
@@ -230,18 +230,8 @@ class AvitoAuth:
         return cached if isinstance(cached, dict) and cached.get("owner") == self._owner else {}
 
     def _write_cache(self) -> None:
-        """Atomic and private: a temp file created 0600 in the same folder, then renamed over the cache."""
-        folder = self.cache_path.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".avito_token_", dir=folder)  # mkstemp creates it 0600
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self._state, fh)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.cache_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Atomic and private: written whole, mode 0600."""
+        write_atomically(self.cache_path, json.dumps(self._state).encode(), mode=0o600)
 
 
 def _iso(epoch: float) -> str:

@@ -132,7 +132,6 @@ class ReportData:
     review_inbox: pd.DataFrame | None = None
     rating_history: pd.DataFrame | None = None
     score_distribution: pd.DataFrame | None = None
-    reviews_per_listing: pd.DataFrame | None = None
     notice: str | None = None  # a line shown at the top of the page (e.g. the demo's "history is simulated")
 
     @property
@@ -199,7 +198,6 @@ def collect(store: Store, date_from: dt.date, date_to: dt.date, today: dt.date) 
     data.review_inbox = metrics.review_inbox(store)
     data.rating_history = metrics.rating_history(store)
     data.score_distribution = metrics.score_distribution(store)
-    data.reviews_per_listing = metrics.reviews_per_listing(store)
     return data
 
 

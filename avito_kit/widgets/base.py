@@ -16,9 +16,16 @@ from ..actions import refusal_text
 from ..errors import AvitoError
 from ..store import Store
 
-__all__ = ["ActionWidget", "auto_layout", "classed", "confirm_step", "listing_options"]
+__all__ = ["ActionWidget", "auto_layout", "classed", "confirm_step", "listing_options", "plan_html"]
 
 _ITEM_STATUS = {"old": "в архиве", "removed": "удалено", "blocked": "заблокировано", "rejected": "отклонено"}
+
+
+def plan_html(plan: Any) -> str:
+    """A plan's preview (``plan.describe()``) as HTML. JupyterLab's output CSS breaks a <pre> inside any word:
+    wrap the Russian lines at spaces only."""
+    return ("<pre style='margin:0;white-space:pre-wrap;word-break:normal;overflow-wrap:break-word'>"
+            f"{html.escape(plan.describe())}</pre>")
 
 
 class ActionWidget(widgets.VBox):
@@ -50,6 +57,11 @@ class ActionWidget(widgets.VBox):
             if isinstance(pending, concurrent.futures.Future):
                 pending = asyncio.wrap_future(pending)
             await asyncio.wait({pending})
+
+    def _show_confirm(self, pending: bool) -> None:
+        """Confirm and Cancel usable, and their box shown, while a write awaits confirmation."""
+        self.confirm_button.disabled = self.cancel_button.disabled = self.busy or not pending
+        self.confirm_box.layout.display = "flex" if pending else "none"
 
     def _launch(self, make: Callable[[], Awaitable[Any]]) -> asyncio.Future | concurrent.futures.Future | None:
         """Run ``make()`` as a task on the widget's loop (the kernel's); ignored while another write runs."""

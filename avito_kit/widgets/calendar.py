@@ -18,7 +18,7 @@ from ..client import AvitoApiClient
 from ..dates import add_months, avito_today
 from ..format import MONTH_NAMES_RU, WEEKDAYS_RU, as_date, format_date, records, shorten
 from ..store import Store
-from .base import ActionWidget, auto_layout, classed, confirm_step, listing_options
+from .base import ActionWidget, auto_layout, classed, confirm_step, listing_options, plan_html
 from .prices import price_labels
 
 __all__ = ["CalendarWidget", "month_grid_html"]
@@ -181,9 +181,7 @@ class CalendarWidget(ActionWidget):
             self._say(f"Не удалось подготовить изменения: {exc}", "error")
             return
         self.plan = plan
-        # JupyterLab's output CSS breaks a <pre> inside any word: wrap the Russian lines at spaces only
-        body = (f"<pre style='margin:0;white-space:pre-wrap;word-break:normal;overflow-wrap:break-word'>"
-                f"{html.escape(plan.describe())}</pre>")
+        body = plan_html(plan)
         if plan.refused:
             verb = "закрыть" if plan.action == "block" else "открыть"
             body = ("<div style='color:#b71c1c;font-weight:bold'>⚠ Эти ночи заняты (активные брони или закрытия "
@@ -202,10 +200,13 @@ class CalendarWidget(ActionWidget):
         self._say("Отправляем в Авито…", "info")
         self._launch(lambda: self._apply(plan))
 
-    def _needs_first_push_ok(self) -> bool:
+    def _first_push(self) -> bool:
+        """The previewed plan is a listing's first full-year availability push."""
         plan = self.plan
-        return (isinstance(plan, Plan) and plan.availability_payload is not None and plan.first_push
-                and not self.first_push_ok.value)
+        return isinstance(plan, Plan) and plan.availability_payload is not None and plan.first_push
+
+    def _needs_first_push_ok(self) -> bool:
+        return self._first_push() and not self.first_push_ok.value
 
     def _on_pull(self, _button: Any) -> None:
         if self.busy or self.item_id is None:
@@ -225,8 +226,7 @@ class CalendarWidget(ActionWidget):
             self._say(f"Закрытия не изменились: в Авито ничего не отправляется.{failed}", "warn" if failed else "info")
             return
         self.plan = plan
-        self.preview.value = (f"<pre style='margin:0;white-space:pre-wrap;word-break:normal;overflow-wrap:break-word'>"
-                              f"{html.escape(plan.describe())}</pre>")
+        self.preview.value = plan_html(plan)
         self._say(f"Проверьте, что уйдёт в Авито, и подтвердите.{failed}", "warn" if failed else "info")
 
     def _on_cancel(self, _button: Any) -> None:
@@ -252,16 +252,14 @@ class CalendarWidget(ActionWidget):
         planned = self.plan is not None
         ready = self.item_id is not None and not self.busy and not planned
         self.block_button.disabled = self.open_button.disabled = self.pull_button.disabled = not ready
-        self.confirm_button.disabled = (self.busy or not planned or bool(self.plan and self.plan.refused)
-                                        or self._needs_first_push_ok())
-        first_push = isinstance(self.plan, Plan) and self.plan.availability_payload is not None and \
-            self.plan.first_push
+        first_push = self._first_push()
         self.first_push_ok.layout.display = "flex" if first_push else "none"
         if not first_push:
             self.first_push_ok.value = False
-        self.cancel_button.disabled = self.busy or not planned
+        self._show_confirm(planned)
+        self.confirm_button.disabled = (self.confirm_button.disabled or bool(self.plan and self.plan.refused)
+                                        or self._needs_first_push_ok())
         self.listing.disabled = self.date_from.disabled = self.date_to.disabled = self.busy
-        self.confirm_box.layout.display = "flex" if planned else "none"
 
 
 def month_grid_html(month: dt.date, bookings: pd.DataFrame, blocks: pd.DataFrame, today: dt.date,

@@ -280,10 +280,9 @@ class InboxWidget(ActionWidget):
         confirming = self._draft is not None
         self.send_button.disabled = self.busy or confirming or problem is not None
         self.reply.disabled = self.template.disabled = self.busy or confirming
-        self.confirm_button.disabled = self.cancel_button.disabled = self.busy or not confirming
+        self._show_confirm(confirming)
         self.mark_read_button.disabled = self.busy or self.chat_id is None
         self.chat_list.disabled = self.busy
-        self.confirm_box.layout.display = "flex" if confirming else "none"
 
 
 def _messenger_skipped(store: Store) -> bool:

@@ -26,7 +26,7 @@ from ..dates import avito_today
 from ..format import format_date, format_rub, is_missing
 from ..store import Store
 from ..tables import base_params_text
-from .base import ActionWidget, auto_layout, classed, confirm_step, listing_options
+from .base import ActionWidget, auto_layout, classed, confirm_step, listing_options, plan_html
 
 __all__ = ["ListingSettingsPanel", "PriceAction", "current_settings_html", "known_prices_html", "price_labels"]
 
@@ -47,8 +47,7 @@ class _PreviewedWrite(ActionWidget):
 
     def _show_plan(self, plan: PricePlan | ListingPlan) -> None:
         self.plan = plan
-        self.preview.value = (f"<pre style='margin:0;white-space:pre-wrap;word-break:normal;"
-                              f"overflow-wrap:break-word'>{html.escape(plan.describe())}</pre>")
+        self.preview.value = plan_html(plan)
         self._say("Проверьте, что уйдёт в Авито, и подтвердите.", "info")
         self._sync_controls()
 
@@ -156,9 +155,7 @@ class PriceAction(_PreviewedWrite):
     def _sync_controls(self) -> None:
         planned = self.plan is not None
         self.price_button.disabled = self.busy or planned or self.listing.value is None
-        self.confirm_button.disabled = self.busy or not planned
-        self.cancel_button.disabled = self.busy or not planned
-        self.confirm_box.layout.display = "flex" if planned else "none"
+        self._show_confirm(planned)
 
 
 class ListingSettingsPanel(_PreviewedWrite):
@@ -252,9 +249,7 @@ class ListingSettingsPanel(_PreviewedWrite):
     def _sync_controls(self) -> None:
         planned = self.plan is not None
         self.save_button.disabled = self.busy or planned or self.listing.value is None
-        self.confirm_button.disabled = self.busy or not planned
-        self.cancel_button.disabled = self.busy or not planned
-        self.confirm_box.layout.display = "flex" if planned else "none"
+        self._show_confirm(planned)
 
 
 def known_prices_html(store: Store, item_id: int, first: dt.date, last: dt.date) -> str:

@@ -143,9 +143,8 @@ class ReviewsWidget(ActionWidget):
         confirming = self._draft is not None
         self.send_button.disabled = self.busy or confirming or not can_answer or not self.answer.value.strip()
         self.answer.disabled = self.busy or confirming or not can_answer
-        self.confirm_button.disabled = self.cancel_button.disabled = self.busy or not confirming
+        self._show_confirm(confirming)
         self.review_list.disabled = self.busy
-        self.confirm_box.layout.display = "flex" if confirming else "none"
 
 
 def _review_label(row: dict) -> str:
